@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SluiceCore
+import SluiceStore
+
+/// Builds the whole server from a configuration: storage (migrated and seeded), services and routes.
+/// Tests call this directly; `sluice serve` runs what it returns.
+public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) async throws -> some ApplicationProtocol {
+    let logger = logger ?? Logger(label: "sluice")
+    let location = try DatabaseLocation(parsing: config.database)
+    let secret = try Bootstrap.masterSecret(config: config, location: location)
+    let database = try Database(location: location, logger: logger)
+    let applied = try await database.migrate()
+    if !applied.isEmpty { logger.info("database migrated", metadata: ["versions": "\(applied)", "database": "\(location)"]) }
+    let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), logger: logger)
+    if let password = try await Bootstrap.seed(services: services) {
+        FileHandle.standardOutput.write(Data("Created the admin user 'root' with password: \(password)  (shown once; change it after logging in)\n".utf8))
+    }
+    let router = buildRouter(services)
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Sluice"),
+        onServerRunning: { channel in
+            logger.info("Sluice is listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+        },
+        logger: logger
+    )
+    app.addServices(DatabaseService(database: database))
+    return app
+}
+
+/// The routes: `/healthz`, `/api/...`.
+func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
+    let router = Router(context: SluiceRequestContext.self)
+    router.add(middleware: EnvelopeErrorMiddleware())
+    router.get("/healthz") { _, _ in
+        JSON.respond(["status": "ok"])
+    }
+    let api = router.group("api")
+    UserController(services: services).addRoutes(to: api.group("user"))
+    TokenController(services: services).addRoutes(to: api.group("token"))
+    GroupController(services: services).addRoutes(to: api.group("group"))
+    api.get("status") { _, _ in
+        JSON.ok(["version": Sluice.version, "system_name": "Sluice"])
+    }
+    return router
+}
+
+/// Version and name.
+public enum Sluice {
+    public static let version = "0.1.0"
+}
+
+/// Closes the database after the server has drained.
+struct DatabaseService: Service {
+    let database: Database
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await database.shutdown()
+    }
+}

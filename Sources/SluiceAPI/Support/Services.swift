@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceStore
+
+/// What the handlers share: the database, its stores, the secrets and the configuration.
+public final class Services: Sendable {
+    public let config: SluiceConfig
+    public let database: Database
+    public let secrets: SecretBox
+    public let users: UserStore
+    public let tokens: TokenStore
+    public let groups: GroupStore
+    public let sessions: SessionStore
+    public let settings: SettingStore
+    /// Tells caches (here and on other instances) of changes.
+    public let changes = ChangeFeed()
+    let loginFailuresByName = Throttle(limit: 10, window: 600)
+    let loginFailuresByAddress = Throttle(limit: 30, window: 600)
+    let logger: Logger
+    /// Proxies whose X-Forwarded-For is believed.
+    let trustedProxies: IPAllowList
+
+    init(config: SluiceConfig, database: Database, secrets: SecretBox, logger: Logger) {
+        self.config = config
+        self.database = database
+        self.secrets = secrets
+        self.logger = logger
+        trustedProxies = (try? IPAllowList(parsing: config.trustedProxies)) ?? (try! IPAllowList(parsing: ""))
+        users = UserStore(database: database)
+        tokens = TokenStore(database: database, secrets: secrets)
+        groups = GroupStore(database: database)
+        sessions = SessionStore(database: database)
+        settings = SettingStore(database: database)
+    }
+}
+
+/// One-off start-up work: the master secret, migrations, the root user and the default group.
+enum Bootstrap {
+    /// Finds or creates the master secret: the configured one, else a file beside the SQLite database (mode 0600).
+    static func masterSecret(config: SluiceConfig, location: DatabaseLocation) throws -> String {
+        if let secret = config.secret { return secret }
+        switch location {
+        case .postgres:
+            throw BootstrapError("SLUICE_SECRET is required with PostgreSQL: every instance must share the same secret")
+        case .sqlite(let path):
+            let file = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("sluice.secret")
+            if let existing = try? String(contentsOf: file, encoding: .utf8), !existing.isEmpty {
+                return existing.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let secret = RandomSecret.string(count: 64)
+            _ = FileManager.default.createFile(atPath: file.path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+            return secret
+        }
+    }
+
+    /// Creates `root` and `default` on an empty database. Answers the generated root password, if one was made.
+    static func seed(services: Services) async throws -> String? {
+        if try await services.groups.find(name: Group.defaultName) == nil {
+            _ = try await services.groups.create(Group(id: 0, name: Group.defaultName, description: "Default group", ratio: .one,
+                                                       models: [], rpm: 0, tpm: 0, selectable: true))
+        }
+        guard try await services.users.count() == 0 else { return nil }
+        let generated = services.config.rootPassword == nil ? RandomSecret.string(count: 20) : nil
+        let password = services.config.rootPassword ?? generated!
+        _ = try await services.users.create(username: "root", passwordHash: PasswordHasher.hash(password), role: User.Role.root,
+                                            group: Group.defaultName, quota: 0)
+        return generated
+    }
+}
+
+/// A start-up failure the operator must fix.
+struct BootstrapError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

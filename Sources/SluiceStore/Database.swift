@@ -1,0 +1,160 @@
+@preconcurrency import AsyncKit
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+import SQLKit
+import SQLiteKit
+
+/// Where the data lives, parsed from `sqlite:PATH` or `postgres://user:pass@host:port/db`.
+public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
+    case sqlite(path: String)
+    case postgres(url: String)
+
+    /// Parses the `--database` value.
+    public init(parsing text: String) throws {
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw DatabaseError.badLocation("sqlite: needs a path, as in sqlite:data/sluice.sqlite") }
+            self = .sqlite(path: path)
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            self = .postgres(url: text)
+        } else {
+            throw DatabaseError.badLocation("database must be sqlite:PATH or postgres://user:pass@host:port/db, not '\(text)'")
+        }
+    }
+
+    /// The location with any password hidden, for logs.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): return "sqlite:\(path)"
+        case .postgres(let url):
+            guard var parts = URLComponents(string: url) else { return "postgres://..." }
+            if parts.password != nil { parts.password = "***" }
+            return parts.string ?? "postgres://..."
+        }
+    }
+}
+
+/// Storage errors that are the operator's to fix.
+public enum DatabaseError: Error, CustomStringConvertible {
+    case badLocation(String)
+    case migration(String)
+
+    public var description: String {
+        switch self {
+        case .badLocation(let text), .migration(let text): return text
+        }
+    }
+}
+
+/// The SQL dialect in use; most statements are the same in both.
+public enum Dialect: Sendable {
+    case sqlite, postgres
+}
+
+/// One pool of connections to SQLite or PostgreSQL, used through SQLKit by every repository.
+///
+/// Transactions take a connection of their own; on SQLite they begin IMMEDIATE so that writers queue on the
+/// busy timeout instead of failing on lock upgrades.
+/// `@unchecked`: AsyncKit's pools guard their state with a lock but do not declare `Sendable`.
+public final class Database: @unchecked Sendable {
+    /// Which SQL the statements must speak.
+    public let dialect: Dialect
+    /// Where the data lives.
+    public let location: DatabaseLocation
+    private let sqlitePool: EventLoopGroupConnectionPool<SluiceSQLiteSource>?
+    private let postgresPool: EventLoopGroupConnectionPool<PostgresConnectionSource>?
+    private let postgresConfiguration: SQLPostgresConfiguration?
+    let logger: Logger
+
+    /// Opens a pool (connections are made on first use). Creates the folder of a SQLite file.
+    public init(location: DatabaseLocation, logger: Logger, maxConnections: Int = 8) throws {
+        self.location = location
+        self.logger = logger
+        let group = MultiThreadedEventLoopGroup.singleton
+        let loops = max(1, System.coreCount)
+        switch location {
+        case .sqlite(let path):
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            dialect = .sqlite
+            let source = SluiceSQLiteSource(path: url.path)
+            sqlitePool = EventLoopGroupConnectionPool(source: source, maxConnectionsPerEventLoop: max(1, maxConnections / loops),
+                                                      requestTimeout: .seconds(30), pruneInterval: nil, logger: logger, on: group)
+            postgresPool = nil
+            postgresConfiguration = nil
+        case .postgres(let url):
+            dialect = .postgres
+            var configuration = try SQLPostgresConfiguration(url: url)
+            configuration.coreConfiguration.options.tlsServerName = nil
+            postgresConfiguration = configuration
+            postgresPool = EventLoopGroupConnectionPool(source: PostgresConnectionSource(sqlConfiguration: configuration),
+                                                        maxConnectionsPerEventLoop: max(1, maxConnections / loops),
+                                                        requestTimeout: .seconds(30), pruneInterval: nil, logger: logger, on: group)
+            sqlitePool = nil
+        }
+    }
+
+    /// Runs `body` with a connection of the pool.
+    public func withSQL<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        if let sqlitePool {
+            let connection = try await sqlitePool.requestConnection(logger: logger).get()
+            defer { sqlitePool.releaseConnection(connection, logger: logger) }
+            return try await body(connection.sql(queryLogLevel: nil))
+        } else if let postgresPool {
+            let connection = try await postgresPool.requestConnection(logger: logger).get()
+            defer { postgresPool.releaseConnection(connection, logger: logger) }
+            return try await body(connection.sql(queryLogLevel: nil))
+        }
+        fatalError("no pool")
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withSQL { sql in
+            try await sql.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+            do {
+                let result = try await body(sql)
+                try await sql.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await sql.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// Opens a dedicated PostgreSQL connection (for LISTEN); nil on SQLite.
+    public func dedicatedPostgresConnection() async throws -> PostgresConnection? {
+        guard let postgresConfiguration else { return nil }
+        return try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                    configuration: postgresConfiguration.coreConfiguration,
+                                                    id: Int.random(in: 1...Int(Int32.max)), logger: logger)
+    }
+
+    /// Closes every connection.
+    public func shutdown() async {
+        try? await sqlitePool?.shutdownAsync()
+        try? await postgresPool?.shutdownAsync()
+    }
+}
+
+/// Opens SQLite connections set up for a server: WAL journal, a busy timeout, NORMAL sync, foreign keys.
+struct SluiceSQLiteSource: ConnectionPoolSource {
+    let path: String
+
+    func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
+        SQLiteConnection.open(storage: .file(path: path), threadPool: .singleton, logger: logger, on: eventLoop).flatMap { connection in
+            let pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 30000", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"]
+            var future = eventLoop.makeSucceededVoidFuture()
+            for pragma in pragmas {
+                future = future.flatMap { connection.query(pragma).map { _ in } }
+            }
+            return future.map { connection }.flatMapError { error in
+                connection.close().flatMapThrowing { throw error }
+            }
+        }
+    }
+}

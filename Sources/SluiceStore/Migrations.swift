@@ -1,0 +1,205 @@
+import Foundation
+import SQLKit
+
+/// One versioned schema step. `{pk}` in a statement becomes the dialect's auto-increment primary key.
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let statements: [String]
+}
+
+/// The schema, in order. Never edit a released step: add a new one.
+enum Schema {
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "users, groups, tokens, sessions", statements: [
+            """
+            CREATE TABLE users (
+                id {pk},
+                username TEXT NOT NULL UNIQUE,
+                display_name TEXT NOT NULL DEFAULT '',
+                password_hash TEXT NOT NULL,
+                role INTEGER NOT NULL DEFAULT 1,
+                status INTEGER NOT NULL DEFAULT 1,
+                group_name TEXT NOT NULL DEFAULT 'default',
+                quota BIGINT NOT NULL DEFAULT 0,
+                used_quota BIGINT NOT NULL DEFAULT 0,
+                leased BIGINT NOT NULL DEFAULT 0,
+                request_count BIGINT NOT NULL DEFAULT 0,
+                access_token_hash TEXT UNIQUE,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE user_groups (
+                id {pk},
+                name TEXT NOT NULL UNIQUE,
+                description TEXT NOT NULL DEFAULT '',
+                ratio_ppm BIGINT NOT NULL DEFAULT 1000000,
+                models TEXT NOT NULL DEFAULT '',
+                rpm INTEGER NOT NULL DEFAULT 0,
+                tpm INTEGER NOT NULL DEFAULT 0,
+                selectable INTEGER NOT NULL DEFAULT 1,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE tokens (
+                id {pk},
+                user_id BIGINT,
+                name TEXT NOT NULL,
+                key_hash TEXT NOT NULL UNIQUE,
+                key_enc TEXT NOT NULL,
+                status INTEGER NOT NULL DEFAULT 1,
+                independent INTEGER NOT NULL DEFAULT 0,
+                remain_quota BIGINT NOT NULL DEFAULT 0,
+                used_quota BIGINT NOT NULL DEFAULT 0,
+                leased BIGINT NOT NULL DEFAULT 0,
+                unlimited_quota INTEGER NOT NULL DEFAULT 0,
+                expired_time BIGINT NOT NULL DEFAULT -1,
+                model_limits_enabled INTEGER NOT NULL DEFAULT 0,
+                model_limits TEXT NOT NULL DEFAULT '',
+                allow_ips TEXT NOT NULL DEFAULT '',
+                group_name TEXT NOT NULL DEFAULT '',
+                fallback_groups TEXT NOT NULL DEFAULT '',
+                billing_mode TEXT NOT NULL DEFAULT 'usage',
+                rpm INTEGER NOT NULL DEFAULT 0,
+                tpm INTEGER NOT NULL DEFAULT 0,
+                redemption_id BIGINT,
+                created_time BIGINT NOT NULL,
+                accessed_time BIGINT NOT NULL DEFAULT 0,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX tokens_user ON tokens (user_id, id)",
+            "CREATE INDEX tokens_updated ON tokens (updated_at)",
+            """
+            CREATE TABLE sessions (
+                id_hash TEXT PRIMARY KEY,
+                user_id BIGINT,
+                token_id BIGINT,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ]),
+        Migration(version: 2, name: "prices, channels, logs, leases", statements: [
+            """
+            CREATE TABLE model_prices (
+                id {pk},
+                model TEXT NOT NULL UNIQUE,
+                input_price BIGINT NOT NULL DEFAULT 0,
+                output_price BIGINT NOT NULL DEFAULT 0,
+                call_price BIGINT,
+                max_output_tokens INTEGER NOT NULL DEFAULT 4096,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE channels (
+                id {pk},
+                name TEXT NOT NULL,
+                type TEXT NOT NULL,
+                base_url TEXT NOT NULL,
+                key_enc TEXT NOT NULL,
+                models TEXT NOT NULL DEFAULT '',
+                model_mapping TEXT NOT NULL DEFAULT '{}',
+                groups TEXT NOT NULL DEFAULT 'default',
+                priority INTEGER NOT NULL DEFAULT 0,
+                weight INTEGER NOT NULL DEFAULT 1,
+                status INTEGER NOT NULL DEFAULT 1,
+                connect_timeout_ms INTEGER NOT NULL DEFAULT 10000,
+                first_byte_timeout_ms INTEGER NOT NULL DEFAULT 120000,
+                idle_timeout_ms INTEGER NOT NULL DEFAULT 60000,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE logs (
+                id {pk},
+                created_at BIGINT NOT NULL,
+                type INTEGER NOT NULL,
+                user_id BIGINT,
+                token_id BIGINT,
+                token_name TEXT NOT NULL DEFAULT '',
+                model_name TEXT NOT NULL DEFAULT '',
+                group_name TEXT NOT NULL DEFAULT '',
+                channel_id BIGINT,
+                channel_name TEXT NOT NULL DEFAULT '',
+                prompt_tokens BIGINT NOT NULL DEFAULT 0,
+                completion_tokens BIGINT NOT NULL DEFAULT 0,
+                quota BIGINT NOT NULL DEFAULT 0,
+                use_time_ms BIGINT NOT NULL DEFAULT 0,
+                is_stream INTEGER NOT NULL DEFAULT 0,
+                ip TEXT NOT NULL DEFAULT '',
+                content TEXT NOT NULL DEFAULT '',
+                request_id TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            "CREATE INDEX logs_user ON logs (user_id, id)",
+            "CREATE INDEX logs_token ON logs (token_id, id)",
+            "CREATE INDEX logs_created ON logs (created_at)",
+            """
+            CREATE TABLE quota_leases (
+                instance_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                subject_id BIGINT NOT NULL,
+                amount BIGINT NOT NULL,
+                PRIMARY KEY (instance_id, subject, subject_id)
+            )
+            """,
+            "CREATE TABLE instances (id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL)",
+        ]),
+    ]
+}
+
+extension Database {
+    /// Brings the schema up to date, each step in its own transaction; safe when several instances start at once
+    /// (PostgreSQL serialises them on an advisory lock, SQLite on its write lock).
+    /// - Returns: the versions applied now.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        let dialect = self.dialect
+        try await withSQL { sql in
+            try await sql.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)").run()
+        }
+        var applied: [Int] = []
+        for migration in Schema.migrations {
+            let didApply = try await transaction { sql in
+                if dialect == .postgres {
+                    try await sql.raw("SELECT pg_advisory_xact_lock(727274)").run()
+                }
+                let done = try await sql.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
+                if done != nil { return false }
+                for statement in migration.statements {
+                    let pk = dialect == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"
+                    try await sql.raw(SQLQueryString(statement.replacingOccurrences(of: "{pk}", with: pk))).run()
+                }
+                try await sql.raw("INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Clock.nowSeconds()))").run()
+                return true
+            }
+            if didApply { applied.append(migration.version) }
+        }
+        return applied
+    }
+
+    /// The highest applied schema version.
+    public func schemaVersion() async throws -> Int {
+        try await withSQL { sql in
+            try await sql.raw("SELECT MAX(version) AS v FROM schema_migrations").first()?.decodeNil(column: "v") == false
+                ? (try await sql.raw("SELECT MAX(version) AS v FROM schema_migrations").first()?.decode(column: "v", as: Int.self) ?? 0) : 0
+        }
+    }
+}
+
+/// Wall-clock time in the units the schema stores.
+public enum Clock {
+    /// Unix seconds.
+    public static func nowSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+    /// Unix milliseconds.
+    public static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
