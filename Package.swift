@@ -91,7 +91,11 @@ let package = Package(
             name: "SluiceAPITests",
             dependencies: [
                 "SluiceAPI",
+                "SluiceStore",
+                "SluiceCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

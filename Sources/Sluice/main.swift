@@ -24,10 +24,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "sqlite:PATH or postgres://user:pass@host:port/db (env SLUICE_DATABASE, default sqlite:data/sluice.sqlite).") var database: String?
 
     func run() async throws {
-        var config = SluiceConfig.fromEnvironment()
-        if let host { config.host = host }
-        if let port { config.port = port }
-        if let database { config.database = database }
+        let config = SluiceConfig.resolve(host: host, port: port, database: database)
         let app = try await buildApplication(config)
         try await app.runService()
     }

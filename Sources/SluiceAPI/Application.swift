@@ -31,10 +31,27 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
     return app
 }
 
+/// Opens the database, migrates it and seeds it as a first start would; answers the generated root password, if any.
+/// For `sluice` subcommands and tests that need storage without a server.
+public func firstStart(_ config: SluiceConfig) async throws -> String? {
+    let logger = Logger(label: "sluice")
+    let location = try DatabaseLocation(parsing: config.database)
+    let secret = try Bootstrap.masterSecret(config: config, location: location)
+    let database = try Database(location: location, logger: logger, maxConnections: 2)
+    try await database.migrate()
+    let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), logger: logger)
+    let password = try await Bootstrap.seed(services: services)
+    await database.shutdown()
+    return password
+}
+
 /// The routes: `/healthz`, `/api/...`.
 func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)
     router.add(middleware: EnvelopeErrorMiddleware())
+    router.add(middleware: ConsoleHeadersMiddleware())
+    router.add(middleware: FileMiddleware(services.config.publicDirectory ?? "Public", searchForIndexHtml: true,
+                                          logger: services.logger))
     router.get("/healthz") { _, _ in
         JSON.respond(["status": "ok"])
     }

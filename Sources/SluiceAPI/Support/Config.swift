@@ -29,6 +29,16 @@ public struct SluiceConfig: Sendable {
     /// Defaults.
     public init() {}
 
+    /// Flags over environment over defaults: the command line's values win where given.
+    public static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment,
+                               host: String? = nil, port: Int? = nil, database: String? = nil) -> SluiceConfig {
+        var config = fromEnvironment(environment)
+        if let host { config.host = host }
+        if let port { config.port = port }
+        if let database { config.database = database }
+        return config
+    }
+
     /// Reads the `SLUICE_*` environment variables over the defaults.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> SluiceConfig {
         var config = SluiceConfig()
