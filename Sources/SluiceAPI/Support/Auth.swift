@@ -69,7 +69,7 @@ struct Authenticator: Sendable {
     private func refuseCrossSiteWrite(_ request: Request) throws {
         guard ![.get, .head, .options].contains(request.method) else { return }
         guard let origin = request.headers[.origin], origin != "null" else { return }
-        guard let host = request.head.authority, let originURL = URL(string: origin),
+        guard let host = request.head.authority ?? request.headers[HTTPField.Name("Host")!], let originURL = URL(string: origin),
               let originHost = originURL.host else {
             throw APIError.forbidden("Cross-site request refused")
         }
