@@ -88,6 +88,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SluiceRelayTests",
+            dependencies: ["SluiceRelay", "SluiceCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SluiceAPITests",
             dependencies: [
                 "SluiceAPI",
