@@ -184,8 +184,9 @@ def _driver():
 def driver(_driver):
     """The browser, reset to a desktop window and no session; fails a test that broke the CSP or threw."""
     _driver.set_window_size(1280, 900)
-    _driver.get(BASE_URL + "/#/login")
+    _driver.get(BASE_URL + "/healthz")  # leave the console document, so the next load starts afresh
     _driver.delete_all_cookies()
+    _driver.get(BASE_URL + "/#/login")
     _driver.get_log("browser")
     yield _driver
     entries = _driver.get_log("browser")
