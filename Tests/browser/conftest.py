@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -114,7 +115,8 @@ def endpoint_exists(spec):
                 message = json.loads(error.read()).get("message", "")
             except ValueError:
                 message = ""
-            exists = not message.startswith("Not found")
+            # under /api a missing route says "Not found: ..."; elsewhere (/v1) any 404 means missing
+            exists = path.startswith("/api/") and not message.startswith("Not found")
     except urllib.error.URLError:
         exists = True
     _probes[spec] = exists
@@ -197,7 +199,8 @@ def driver(_driver):
 
 
 def wait(driver, timeout=WAIT):
-    return WebDriverWait(driver, timeout)
+    """A wait that retries while the page re-renders (stale or not yet present elements)."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))
 
 
 def find(driver, css, timeout=WAIT):
