@@ -46,11 +46,19 @@ export function dailyFromLogs(logs, days) {
     prompt_tokens: log.prompt_tokens, completion_tokens: log.completion_tokens })), days);
 }
 
+/** A round upper bound for the axis (1, 2, 2.5 or 5 times a power of ten, in USD), in quota units. */
+function niceCeiling(quota) {
+  const usd = quota / 500000;
+  const power = 10 ** Math.floor(Math.log10(usd));
+  const step = [1, 2, 2.5, 5, 10].find((f) => f * power >= usd) * power;
+  return step * 500000;
+}
+
 /** The chart: one bar per day, the spend in USD; each bar has a tooltip (<title>). */
 export function spendChart(daily, { title = 'Spend per day' } = {}) {
   const width = 720, height = 220, left = 56, right = 12, top = 16, bottom = 34;
   const max = Math.max(...daily.map((d) => d.quota), 0);
-  const scaleMax = max > 0 ? max * 1.1 : 500000;
+  const scaleMax = niceCeiling(max > 0 ? max * 1.05 : 500000);
   const plotW = width - left - right, plotH = height - top - bottom;
   const slot = plotW / daily.length;
   const barW = Math.max(2, slot * 0.7);

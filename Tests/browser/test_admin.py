@@ -36,6 +36,7 @@ def test_users_top_up_group_and_status(driver, root):
     sign_in(driver, root, "/admin/users", "[data-page=admin-users] h1")
     row = crud_row(driver, member["username"])
     assert "$0.00" in row.find_element(By.CSS_SELECTOR, "[data-label=Balance]").text
+    assert not crud_row(driver, "root").find_elements(By.CSS_SELECTOR, "[data-action=delete]")
     screenshot(driver, "admin-users")
 
     row.find_element(By.CSS_SELECTOR, "[data-action=topup]").click()

@@ -6,7 +6,8 @@ import { crudPage } from './crud.js';
 const ROLES = { 1: 'User', 10: 'Admin', 100: 'Root' };
 const USER_STATUS = { 1: 'Enabled', 2: 'Disabled' };
 
-export async function render(container) {
+export async function render(container, ctx) {
+  const me = ctx.session.user || {};
   let groupNames = ['default'];
   try {
     groupNames = api.pageOf(await api.get('/api/group/?p=1&size=200')).items.map((g) => g.name);
@@ -51,6 +52,7 @@ export async function render(container) {
       }, { dataset: { action: user.status === 1 ? 'disable' : 'enable' }, 'aria-label': `${user.status === 1 ? 'Disable' : 'Enable'} ${user.username}` }) : '',
     ],
     canDelete: true,
+    canDeleteItem: (u) => u.id !== me.id && u.role < (me.role || 0),
   });
 }
 

@@ -132,7 +132,7 @@ export async function crudPage(container, config) {
         allColumns.push({ label: 'Actions', class: 'row-actions', render: (item) => h('div', { class: 'btn-row' },
           config.rowActions ? config.rowActions(item, reload) : [],
           fields && config.canEdit !== false ? button('Edit', () => openEditor(item), { dataset: { action: 'edit' }, 'aria-label': `Edit ${nameOf(item)}` }) : '',
-          config.canDelete !== false ? button('Delete', () => remove(item), { kind: 'danger-ghost', dataset: { action: 'delete' }, 'aria-label': `Delete ${nameOf(item)}` }) : '') });
+          config.canDelete !== false && (!config.canDeleteItem || config.canDeleteItem(item)) ? button('Delete', () => remove(item), { kind: 'danger-ghost', dataset: { action: 'delete' }, 'aria-label': `Delete ${nameOf(item)}` }) : '') });
       }
       list.replaceChildren(table(allColumns, data.items, { caption: title, rowAttrs: (item) => ({ dataset: { id: idOf(item), name: nameOf(item) } }) }),
         pager(state.page, state.size, data.total, (p) => { state.page = p; reload(); }));
