@@ -94,6 +94,11 @@ def test_list_shows_name_status_used_remaining_expiry(driver, user):
     headers = [th.text.lower() for th in driver.find_elements(By.CSS_SELECTOR, ".data-table th")]
     assert headers[:5] == ["name", "status", "used", "remaining", "expires"]
     screenshot(driver, "tokens")
+    search = driver.find_element(By.CSS_SELECTOR, "#token-search [name=keyword]")
+    search.send_keys("capp")
+    driver.find_element(By.CSS_SELECTOR, "#token-search button").click()
+    wait(driver).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "tr[data-token-name=forever]"))
+    assert row_of(driver, "capped")
 
 
 def test_edit_key(driver, user, groups):

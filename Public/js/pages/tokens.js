@@ -11,17 +11,28 @@ import { openExamples } from './examples.js';
 const PAGE_SIZE = 20;
 
 export async function render(container, ctx) {
-  const state = { page: 1 };
+  const state = { page: 1, keyword: '' };
   const list = h('div', { class: 'token-list' });
+  const keyword = h('input', { type: 'search', name: 'keyword', autocomplete: 'off' });
+  const search = h('form', { class: 'filters', role: 'search', 'aria-label': 'Search keys', id: 'token-search' },
+    field('Search by name', keyword), h('button', { type: 'submit', class: 'btn btn-secondary', text: 'Search' }));
+  search.addEventListener('submit', (event) => {
+    event.preventDefault();
+    state.keyword = keyword.value.trim();
+    state.page = 1;
+    reload();
+  });
   container.append(
     pageHeader('API Tokens', button('Create Key', () => openTokenForm(ctx, null, reload), { kind: 'primary', id: 'create-key' })),
     h('p', { class: 'muted lead', text: 'Keys starting with sk- call the gateway’s OpenAI- and Anthropic-compatible APIs. Keep them secret; create one per project.' }),
+    search,
     list);
 
   async function reload() {
     list.replaceChildren(notice('Loading keys…'));
     try {
-      const data = api.pageOf(await api.get(`/api/token/${api.query({ p: state.page, size: PAGE_SIZE })}`));
+      const path = state.keyword ? '/api/token/search' : '/api/token/';
+      const data = api.pageOf(await api.get(`${path}${api.query({ keyword: state.keyword, p: state.page, size: PAGE_SIZE })}`));
       if (!data.items.length && state.page > 1) {
         state.page -= 1;
         return reload();
