@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceRelay
 import SluiceStore
 
 /// Builds the whole server from a configuration: storage (migrated and seeded), services and routes.
@@ -14,7 +15,9 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
     let database = try Database(location: location, logger: logger)
     let applied = try await database.migrate()
     if !applied.isEmpty { logger.info("database migrated", metadata: ["versions": "\(applied)", "database": "\(location)"]) }
-    let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), logger: logger)
+    let ledgerService = try await LedgerService.start(database: database, logger: logger)
+    let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), ledger: ledgerService.ledger,
+                            logger: logger)
     if let password = try await Bootstrap.seed(services: services) {
         FileHandle.standardOutput.write(Data("Created the admin user 'root' with password: \(password)  (shown once; change it after logging in)\n".utf8))
     }
@@ -27,7 +30,9 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
         },
         logger: logger
     )
-    app.addServices(DatabaseService(database: database))
+    try await services.catalog.reload()
+    // Shut down in reverse order: the server drains, the ledger writes everything, the clients and database close.
+    app.addServices(DatabaseService(database: database), UpstreamService(clients: services.upstreamClients), ledgerService)
     return app
 }
 
@@ -39,8 +44,10 @@ public func firstStart(_ config: SluiceConfig) async throws -> String? {
     let secret = try Bootstrap.masterSecret(config: config, location: location)
     let database = try Database(location: location, logger: logger, maxConnections: 2)
     try await database.migrate()
-    let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), logger: logger)
+    let ledger = try await LedgerService.start(database: database, logger: logger).ledger
+    let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), ledger: ledger, logger: logger)
     let password = try await Bootstrap.seed(services: services)
+    await services.upstreamClients.shutdown()
     await database.shutdown()
     return password
 }
@@ -53,14 +60,18 @@ func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
     router.add(middleware: FileMiddleware(services.config.publicDirectory ?? "Public", searchForIndexHtml: true,
                                           logger: services.logger))
     router.get("/healthz") { _, _ in
-        JSON.respond(["status": "ok"])
+        API.respond(["status": "ok"])
     }
     let api = router.group("api")
     UserController(services: services).addRoutes(to: api.group("user"))
     TokenController(services: services).addRoutes(to: api.group("token"))
     GroupController(services: services).addRoutes(to: api.group("group"))
+    ModelController(services: services).addRoutes(to: api.group("model"))
+    ChannelController(services: services).addRoutes(to: api.group("channel"))
+    LogController(services: services).addRoutes(to: api)
+    RelayController(services: services).addRoutes(to: router)
     api.get("status") { _, _ in
-        JSON.ok(["version": Sluice.version, "system_name": "Sluice"])
+        API.ok(["version": Sluice.version, "system_name": "Sluice"])
     }
     return router
 }
@@ -68,6 +79,16 @@ func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
 /// Version and name.
 public enum Sluice {
     public static let version = "0.1.0"
+}
+
+/// Closes the upstream clients after the server has drained.
+struct UpstreamService: Service {
+    let clients: UpstreamClients
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await clients.shutdown()
+    }
 }
 
 /// Closes the database after the server has drained.

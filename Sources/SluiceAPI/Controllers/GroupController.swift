@@ -53,17 +53,17 @@ struct GroupController: Sendable {
         let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let all = try await services.groups.all()
         let items = all.dropFirst(page.offset).prefix(page.size).map(GroupDTO.init)
-        return JSON.ok(Paged(items: Array(items), total: all.count, page: page.number, pageSize: page.size))
+        return API.ok(Paged(items: Array(items), total: all.count, page: page.number, pageSize: page.size))
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
-        return JSON.ok(GroupDTO(try await find(context.parameters.require("id"))))
+        return API.ok(GroupDTO(try await find(context.parameters.require("id"))))
     }
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
-        let input = try await JSON.decode(GroupInput.self, from: request)
+        let input = try await API.decode(GroupInput.self, from: request)
         guard let name = input.name else { throw APIError.badRequest("name is required") }
         try Group.validateName(name)
         guard Int64(name) == nil else { throw APIError.badRequest("name must not be a number") }
@@ -71,12 +71,12 @@ struct GroupController: Sendable {
         try apply(input, to: &group)
         guard let created = try await services.groups.create(group) else { throw APIError.conflict("A group named '\(name)' already exists") }
         services.changes.publish(.groups)
-        return JSON.ok(GroupDTO(created))
+        return API.ok(GroupDTO(created))
     }
 
     @Sendable func update(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
-        let input = try await JSON.decode(GroupInput.self, from: request)
+        let input = try await API.decode(GroupInput.self, from: request)
         guard let reference = input.id.map(String.init) ?? input.name else { throw APIError.badRequest("id is required") }
         var group = try await find(reference)
         if let name = input.name, name != group.name, input.id != nil {
@@ -85,7 +85,7 @@ struct GroupController: Sendable {
         try apply(input, to: &group)
         try await services.groups.update(group)
         services.changes.publish(.groups)
-        return JSON.ok(GroupDTO(try await find(String(group.id))))
+        return API.ok(GroupDTO(try await find(String(group.id))))
     }
 
     @Sendable func delete(_ request: Request, context: SluiceRequestContext) async throws -> Response {
@@ -96,7 +96,7 @@ struct GroupController: Sendable {
         guard users == 0 else { throw APIError.conflict("Group '\(group.name)' is the group of \(users) user(s); move them first") }
         try await services.groups.delete(id: group.id)
         services.changes.publish(.groups)
-        return JSON.ok()
+        return API.ok()
     }
 
     private func find(_ reference: String) async throws -> Group {

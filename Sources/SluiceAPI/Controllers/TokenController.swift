@@ -97,7 +97,7 @@ struct TokenController: Sendable {
         let user = try await auth.user(request, context: context)
         let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let result = try await services.tokens.list(userId: user.id, page: page)
-        return JSON.ok(Paged(items: result.items.map { TokenDTO($0) }, total: result.total, page: page.number, pageSize: page.size))
+        return API.ok(Paged(items: result.items.map { TokenDTO($0) }, total: result.total, page: page.number, pageSize: page.size))
     }
 
     @Sendable func search(_ request: Request, context: SluiceRequestContext) async throws -> Response {
@@ -105,23 +105,23 @@ struct TokenController: Sendable {
         let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let keyword = request.query("keyword") ?? request.query("token") ?? ""
         let result = try await services.tokens.list(userId: user.id, page: page, keyword: keyword)
-        return JSON.ok(Paged(items: result.items.map { TokenDTO($0) }, total: result.total, page: page.number, pageSize: page.size))
+        return API.ok(Paged(items: result.items.map { TokenDTO($0) }, total: result.total, page: page.number, pageSize: page.size))
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
-        return JSON.ok(TokenDTO(try await owned(context, user: user)))
+        return API.ok(TokenDTO(try await owned(context, user: user)))
     }
 
     @Sendable func revealKey(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
         let token = try await owned(context, user: user)
-        return JSON.ok(KeyDTO(key: token.key))
+        return API.ok(KeyDTO(key: token.key))
     }
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
-        let input = try await JSON.decode(TokenInput.self, from: request)
+        let input = try await API.decode(TokenInput.self, from: request)
         let count = input.count ?? 1
         guard (1...100).contains(count) else { throw APIError.badRequest("count must be between 1 and 100") }
         let now = Clock.nowSeconds()
@@ -142,12 +142,12 @@ struct TokenController: Sendable {
             return token
         }
         let created = try await services.tokens.create(batch)
-        return JSON.ok(created.map { TokenDTO($0, revealKey: true, now: now) })
+        return API.ok(created.map { TokenDTO($0, revealKey: true, now: now) })
     }
 
     @Sendable func update(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
-        let input = try await JSON.decode(TokenInput.self, from: request)
+        let input = try await API.decode(TokenInput.self, from: request)
         guard let id = input.id else { throw APIError.badRequest("id is required") }
         guard var token = try await services.tokens.find(id: id, userId: user.id) else { throw APIError.notFound("Token does not exist") }
         let now = Clock.nowSeconds()
@@ -164,7 +164,7 @@ struct TokenController: Sendable {
         }
         services.changes.tokenChanged(token.id)
         guard let saved = try await services.tokens.find(id: token.id, userId: user.id) else { throw APIError.notFound("Token does not exist") }
-        return JSON.ok(TokenDTO(saved, now: now))
+        return API.ok(TokenDTO(saved, now: now))
     }
 
     @Sendable func delete(_ request: Request, context: SluiceRequestContext) async throws -> Response {
@@ -172,16 +172,16 @@ struct TokenController: Sendable {
         let id = try context.parameters.require("id", as: Int64.self)
         guard try await services.tokens.delete(ids: [id], userId: user.id) == 1 else { throw APIError.notFound("Token does not exist") }
         services.changes.tokenChanged(id)
-        return JSON.ok()
+        return API.ok()
     }
 
     @Sendable func batchDelete(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
-        let input = try await JSON.decode(BatchInput.self, from: request)
+        let input = try await API.decode(BatchInput.self, from: request)
         guard let ids = input.ids, !ids.isEmpty, ids.count <= 1000 else { throw APIError.badRequest("Invalid parameters") }
         let deleted = try await services.tokens.delete(ids: ids, userId: user.id)
         for id in ids { services.changes.tokenChanged(id) }
-        return JSON.ok(deleted)
+        return API.ok(deleted)
     }
 
     /// The caller's token named by the `:id` parameter, or 404.

@@ -93,7 +93,7 @@ struct UserController: Sendable {
 
     @Sendable func register(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         guard services.config.registrationOpen else { throw APIError.forbidden("Registration is closed on this server") }
-        let body = try await JSON.decode(Credentials.self, from: request)
+        let body = try await API.decode(Credentials.self, from: request)
         guard let username = body.username, !username.isEmpty else { throw APIError.badRequest("username is required") }
         guard let password = body.password else { throw APIError.badRequest("password is required") }
         try User.validateUsername(username)
@@ -103,11 +103,11 @@ struct UserController: Sendable {
                                                          quota: services.config.newUserQuota) else {
             throw APIError.conflict("The username '\(username)' is already taken")
         }
-        return JSON.ok(UserDTO(user))
+        return API.ok(UserDTO(user))
     }
 
     @Sendable func login(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        let body = try await JSON.decode(Credentials.self, from: request)
+        let body = try await API.decode(Credentials.self, from: request)
         guard let username = body.username, !username.isEmpty, let password = body.password, !password.isEmpty else {
             throw APIError.badRequest("username and password are required")
         }
@@ -125,21 +125,21 @@ struct UserController: Sendable {
         guard user.status == User.Status.enabled else { throw APIError.forbidden("This account is disabled") }
         services.loginFailuresByName.reset(nameKey)
         let cookie = try await auth.openSession(userId: user.id, tokenId: nil)
-        return JSON.ok(UserDTO(user), headers: [.setCookie: cookie])
+        return API.ok(UserDTO(user), headers: [.setCookie: cookie])
     }
 
     @Sendable func logout(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let cookie = try await auth.closeSession(request)
-        return JSON.ok(Optional<Int>.none, headers: [.setCookie: cookie])
+        return API.ok(Optional<Int>.none, headers: [.setCookie: cookie])
     }
 
     @Sendable func getSelf(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        JSON.ok(UserDTO(try await auth.user(request, context: context)))
+        API.ok(UserDTO(try await auth.user(request, context: context)))
     }
 
     @Sendable func updateSelf(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         var user = try await auth.user(request, context: context)
-        let body = try await JSON.decode(SelfUpdate.self, from: request)
+        let body = try await API.decode(SelfUpdate.self, from: request)
         if let name = body.displayName {
             guard (1...30).contains(name.count) else { throw APIError.badRequest("display_name must be 1 to 30 characters long") }
             user.displayName = name
@@ -152,13 +152,13 @@ struct UserController: Sendable {
             user.passwordHash = PasswordHasher.hash(password)
         }
         try await services.users.update(user)
-        return JSON.ok(UserDTO(user))
+        return API.ok(UserDTO(user))
     }
 
     @Sendable func selfGroups(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
         let groups = try await services.groups.all().filter { $0.selectable || $0.name == user.group || user.isAdmin }
-        return JSON.ok(groups.map { GroupChoice(name: $0.name, description: $0.description, ratio: $0.ratio.decimal,
+        return API.ok(groups.map { GroupChoice(name: $0.name, description: $0.description, ratio: $0.ratio.decimal,
                                                 models: $0.models, rpm: $0.rpm, tpm: $0.tpm) })
     }
 
@@ -166,7 +166,7 @@ struct UserController: Sendable {
         let user = try await auth.user(request, context: context)
         let token = RandomSecret.string(count: 32)
         try await services.users.setAccessTokenHash(id: user.id, hash: services.secrets.lookupHash(token))
-        return JSON.ok(token)
+        return API.ok(token)
     }
 
     // MARK: admin
@@ -175,19 +175,19 @@ struct UserController: Sendable {
         _ = try await auth.admin(request, context: context)
         let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let result = try await services.users.list(page: page, keyword: request.query("keyword"))
-        return JSON.ok(Paged(items: result.items.map(UserDTO.init), total: result.total, page: page.number, pageSize: page.size))
+        return API.ok(Paged(items: result.items.map(UserDTO.init), total: result.total, page: page.number, pageSize: page.size))
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
         let id = try context.parameters.require("id", as: Int64.self)
         guard let user = try await services.users.find(id: id) else { throw APIError.notFound("User does not exist") }
-        return JSON.ok(UserDTO(user))
+        return API.ok(UserDTO(user))
     }
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let admin = try await auth.admin(request, context: context)
-        let body = try await JSON.decode(AdminCreate.self, from: request)
+        let body = try await API.decode(AdminCreate.self, from: request)
         guard let username = body.username, let password = body.password else { throw APIError.badRequest("username and password are required") }
         try User.validateUsername(username)
         try User.validatePassword(password)
@@ -205,12 +205,12 @@ struct UserController: Sendable {
             user.displayName = name
             try await services.users.update(user)
         }
-        return JSON.ok(UserDTO(user))
+        return API.ok(UserDTO(user))
     }
 
     @Sendable func update(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let admin = try await auth.admin(request, context: context)
-        let body = try await JSON.decode(AdminUpdate.self, from: request)
+        let body = try await API.decode(AdminUpdate.self, from: request)
         guard let id = body.id else { throw APIError.badRequest("id is required") }
         guard var user = try await services.users.find(id: id) else { throw APIError.notFound("User does not exist") }
         try checkAuthority(admin, over: user)
@@ -244,7 +244,7 @@ struct UserController: Sendable {
         if quotaChanged { try await services.users.setQuota(id: user.id, quota: user.quota) }
         services.changes.userChanged(user.id)
         guard let saved = try await services.users.find(id: user.id) else { throw APIError.notFound("User does not exist") }
-        return JSON.ok(UserDTO(saved))
+        return API.ok(UserDTO(saved))
     }
 
     @Sendable func delete(_ request: Request, context: SluiceRequestContext) async throws -> Response {
@@ -255,7 +255,7 @@ struct UserController: Sendable {
         try checkAuthority(admin, over: user)
         _ = try await services.users.delete(id: id)
         services.changes.userChanged(id)
-        return JSON.ok()
+        return API.ok()
     }
 
     /// An admin acts on themselves or on users of a lower role only.

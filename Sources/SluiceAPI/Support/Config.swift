@@ -23,6 +23,8 @@ public struct SluiceConfig: Sendable {
     public var newUserQuota: Int64 = 0
     /// Lifetime of a login session, in seconds.
     public var sessionSeconds: Int64 = 30 * 24 * 3600
+    /// How many channels of one group a call may try before the next group (nil: every channel once).
+    public var channelsPerGroup: Int?
     /// Where the console's files are served from; nil uses the files built into the binary's folder or `Public/`.
     public var publicDirectory: String?
 
@@ -51,6 +53,7 @@ public struct SluiceConfig: Sendable {
         if let value = environment["SLUICE_MAX_BODY_BYTES"], let bytes = Int(value), bytes > 0 { config.maxBodyBytes = bytes }
         if let value = environment["SLUICE_REGISTRATION"] { config.registrationOpen = !["0", "false", "off", "no"].contains(value.lowercased()) }
         if let value = environment["SLUICE_NEW_USER_QUOTA"], let quota = Int64(value), quota >= 0 { config.newUserQuota = quota }
+        if let value = environment["SLUICE_CHANNEL_RETRIES"], let count = Int(value), count >= 0 { config.channelsPerGroup = count + 1 }
         if let value = environment["SLUICE_PUBLIC_DIR"], !value.isEmpty { config.publicDirectory = value }
         return config
     }

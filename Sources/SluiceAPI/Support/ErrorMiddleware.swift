@@ -17,9 +17,9 @@ struct EnvelopeErrorMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as APIError {
-            response = JSON.failure(error)
+            response = API.failure(error)
         } catch let error as ValidationError {
-            response = JSON.failure(APIError(error))
+            response = API.failure(APIError(error))
         } catch let error as HTTPError {
             let message: String
             switch error.status.code {
@@ -28,10 +28,10 @@ struct EnvelopeErrorMiddleware: RouterMiddleware {
             case 413: message = "The request body is too large"
             default: message = error.body ?? error.status.reasonPhrase
             }
-            response = JSON.failure(APIError(status: error.status.code, message))
+            response = API.failure(APIError(status: error.status.code, message))
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)", "request_id": "\(context.requestId)"])
-            response = JSON.failure(APIError(status: 500, "Internal error; request id \(context.requestId)"))
+            response = API.failure(APIError(status: 500, "Internal error; request id \(context.requestId)"))
         }
         response.headers[.xRequestId] = context.requestId
         return response

@@ -45,7 +45,8 @@ struct FlexibleList: Decodable, Sendable {
     }
 }
 
-enum JSON {
+/// Answers and request bodies of the management API.
+enum API {
     static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase

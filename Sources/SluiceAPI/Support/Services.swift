@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluiceRelay
 import SluiceStore
 
 /// What the handlers share: the database, its stores, the secrets and the configuration.
@@ -13,15 +14,24 @@ public final class Services: Sendable {
     public let groups: GroupStore
     public let sessions: SessionStore
     public let settings: SettingStore
+    public let prices: PriceStore
+    public let channels: ChannelStore
+    public let logs: LogStore
     /// Tells caches (here and on other instances) of changes.
     public let changes = ChangeFeed()
+    public let keyCache: KeyCache
+    public let userCache: UserCache
+    public let catalog: Catalog
+    public let ledger: QuotaLedger
+    public let relay: RelayEngine
+    let upstreamClients = UpstreamClients()
     let loginFailuresByName = Throttle(limit: 10, window: 600)
     let loginFailuresByAddress = Throttle(limit: 30, window: 600)
     let logger: Logger
     /// Proxies whose X-Forwarded-For is believed.
     let trustedProxies: IPAllowList
 
-    init(config: SluiceConfig, database: Database, secrets: SecretBox, logger: Logger) {
+    init(config: SluiceConfig, database: Database, secrets: SecretBox, ledger: QuotaLedger, logger: Logger) {
         self.config = config
         self.database = database
         self.secrets = secrets
@@ -32,6 +42,40 @@ public final class Services: Sendable {
         groups = GroupStore(database: database)
         sessions = SessionStore(database: database)
         settings = SettingStore(database: database)
+        prices = PriceStore(database: database)
+        channels = ChannelStore(database: database, secrets: secrets)
+        logs = LogStore(database: database)
+        keyCache = KeyCache(tokens: tokens, secrets: secrets)
+        userCache = UserCache(users: users)
+        catalog = Catalog(groups: groups, channels: channels, prices: prices)
+        self.ledger = ledger
+        relay = RelayEngine(keys: keyCache, users: userCache, catalog: catalog, ledger: ledger, clients: upstreamClients,
+                            health: ChannelHealth(), rateLimiter: RateLimiter(), settings: RelaySettings(channelsPerGroup: config.channelsPerGroup),
+                            logger: logger)
+        subscribeCaches()
+    }
+
+    /// Keeps caches and leases true to the store: a changed token or user is dropped (and its free lease returned),
+    /// changed groups, channels or prices reload the catalog.
+    private func subscribeCaches() {
+        let keyCache = self.keyCache, userCache = self.userCache, catalog = self.catalog, ledger = self.ledger, logger = self.logger
+        changes.subscribe { change in
+            switch change {
+            case .token(let id):
+                keyCache.invalidate(tokenId: id)
+                ledger.returnLease(.token(id))
+            case .user(let id):
+                userCache.invalidate(id)
+                keyCache.invalidate(userId: id)
+                ledger.returnLease(.user(id))
+            case .groups, .channels, .prices:
+                Task { do { try await catalog.reload() } catch { logger.error("catalog reload failed", metadata: ["error": "\(error)"]) } }
+            case .all:
+                keyCache.clear()
+                userCache.clear()
+                Task { try? await catalog.reload() }
+            }
+        }
     }
 }
 

@@ -1,0 +1,158 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SluiceCore
+import SluiceRelay
+import SluiceStore
+
+/// `/v1/...`: the OpenAI- and Anthropic-compatible endpoints, and what a key holder can see through the key alone.
+struct RelayController: Sendable {
+    let services: Services
+
+    func addRoutes(to router: Router<SluiceRequestContext>) {
+        router.post("/v1/chat/completions") { request, context in try await relay(.chatCompletions, request, context) }
+        router.post("/v1/completions") { request, context in try await relay(.completions, request, context) }
+        router.post("/v1/embeddings") { request, context in try await relay(.embeddings, request, context) }
+        router.post("/v1/messages") { request, context in try await relay(.messages, request, context) }
+        router.get("/v1/models") { request, context in try await models(request, context) }
+        router.get("/v1/dashboard/billing/subscription") { request, context in try await subscription(request, context) }
+        router.get("/dashboard/billing/subscription") { request, context in try await subscription(request, context) }
+        router.get("/v1/dashboard/billing/usage") { request, context in try await usage(request, context) }
+        router.get("/dashboard/billing/usage") { request, context in try await usage(request, context) }
+    }
+
+    /// The key of a relay call: `Authorization: Bearer sk-...` or `x-api-key`.
+    static func key(of request: Request) -> String? {
+        if let authorization = request.headers[.authorization] {
+            let lower = authorization.lowercased()
+            if lower.hasPrefix("bearer ") { return String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+        }
+        return request.headers[.xApiKey]?.trimmingCharacters(in: .whitespaces)
+    }
+
+    func relay(_ endpoint: RelayEndpoint, _ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let limit = services.config.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            return respond(.complete(status: 413, headers: [("Content-Type", "application/json")],
+                                     body: RelayErrorBody.render(.tooLarge(limit), format: endpoint.format)), context: context)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limit)
+        } catch {
+            return respond(.complete(status: 413, headers: [("Content-Type", "application/json")],
+                                     body: RelayErrorBody.render(.tooLarge(limit), format: endpoint.format)), context: context)
+        }
+        let anthropic = ["anthropic-version", "anthropic-beta"].compactMap { name in
+            request.headers[HTTPField.Name(name)!].map { (name, $0) }
+        }
+        let relayRequest = RelayRequest(endpoint: endpoint, key: Self.key(of: request),
+                                        clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies),
+                                        body: body, requestId: context.requestId, anthropicHeaders: anthropic)
+        return respond(await services.relay.handle(relayRequest), context: context)
+    }
+
+    func respond(_ result: RelayResponse, context: SluiceRequestContext) -> Response {
+        switch result {
+        case .complete(let status, let headers, let body):
+            var fields = HTTPFields()
+            for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+            fields[.xRequestId] = context.requestId
+            return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: body))
+        case .stream(let status, let headers, let stream):
+            var fields = HTTPFields()
+            for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+            fields[.xRequestId] = context.requestId
+            return Response(status: .init(code: status), headers: fields, body: ResponseBody { writer in
+                var adapter = WriterAdapter(writer: writer)
+                do {
+                    try await stream.pump(&adapter)
+                } catch {
+                    return
+                }
+                try await adapter.writer.finish(nil)
+            })
+        }
+    }
+
+    struct WriterAdapter: StreamWriter {
+        var writer: any ResponseBodyWriter
+        mutating func write(_ buffer: ByteBuffer) async throws { try await writer.write(buffer) }
+    }
+
+    /// An OpenAI-format error answer.
+    func openAIError(_ error: RelayError, context: SluiceRequestContext) -> Response {
+        var headers = [("Content-Type", "application/json")]
+        if let retry = error.retryAfter { headers.append(("Retry-After", String(retry))) }
+        return respond(.complete(status: error.status, headers: headers, body: RelayErrorBody.render(error, format: .openai)), context: context)
+    }
+
+    /// `GET /v1/models`: the models the key may use (its groups' models, cut by its model limits).
+    func models(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let token: CachedToken, owner: UserCache.Entry?
+        do {
+            (token, owner) = try await services.relay.authenticate(key: Self.key(of: request),
+                                                                   clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies))
+        } catch {
+            return openAIError(error, context: context)
+        }
+        let snapshot = services.catalog.snapshot
+        var models = Set<String>()
+        let primary = token.token.group.isEmpty ? (owner?.group ?? Group.defaultName) : token.token.group
+        for name in [primary] + token.token.fallbackGroups {
+            guard let group = snapshot.groups[name] else { continue }
+            let served = snapshot.models(group: name)
+            models.formUnion(group.models.isEmpty ? served : Set(group.models))
+        }
+        if token.token.modelLimitsEnabled { models.formIntersection(token.modelLimits) }
+        let created = Int64(1_700_000_000)
+        let data = models.sorted().map { JSON.object([("id", .string($0)), ("object", .string("model")), ("created", .int(created)), ("owned_by", .string("sluice"))]) }
+        let body = JSON.object([("object", .string("list")), ("data", .array(data))])
+        return Response(status: .ok, headers: [.contentType: "application/json", .xRequestId: context.requestId],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+    }
+
+    /// The balance the key sees, in USD: its own quota, or (unlimited internal key) its owner's balance.
+    func balance(_ token: Token) async throws -> (granted: Int64, used: Int64) {
+        try? await services.ledger.flush()
+        guard let fresh = try await services.tokens.find(id: token.id, userId: nil) else { return (0, 0) }
+        if fresh.unlimitedQuota, !fresh.independent, let userId = fresh.userId, let user = try await services.users.find(id: userId) {
+            return (user.quota + user.usedQuota, user.usedQuota)
+        }
+        return (fresh.remainQuota + fresh.usedQuota, fresh.usedQuota)
+    }
+
+    func subscription(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let cached: CachedToken
+        do {
+            (cached, _) = try await services.relay.authenticate(key: Self.key(of: request),
+                                                                clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies))
+        } catch {
+            return openAIError(error, context: context)
+        }
+        let (granted, _) = try await balance(cached.token)
+        let usd = Double(granted) / Double(Quota.unitsPerUSD)
+        let expires = cached.token.expiredTime == Token.never ? 0 : cached.token.expiredTime
+        let body = JSON.object([("object", .string("billing_subscription")), ("has_payment_method", .bool(true)),
+                                ("soft_limit_usd", .double(usd)), ("hard_limit_usd", .double(usd)), ("system_hard_limit_usd", .double(usd)),
+                                ("access_until", .int(expires))])
+        return Response(status: .ok, headers: [.contentType: "application/json", .xRequestId: context.requestId],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+    }
+
+    func usage(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let cached: CachedToken
+        do {
+            (cached, _) = try await services.relay.authenticate(key: Self.key(of: request),
+                                                                clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies))
+        } catch {
+            return openAIError(error, context: context)
+        }
+        let (_, used) = try await balance(cached.token)
+        // total_usage is in US cents, as OpenAI's endpoint answers it.
+        let body = JSON.object([("object", .string("list")), ("total_usage", .double(Double(used) * 100 / Double(Quota.unitsPerUSD)))])
+        return Response(status: .ok, headers: [.contentType: "application/json", .xRequestId: context.requestId],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+    }
+}

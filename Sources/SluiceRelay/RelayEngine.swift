@@ -1,0 +1,352 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import SluiceCore
+import SluiceStore
+
+/// Settings of the relay.
+public struct RelaySettings: Sendable {
+    /// How many channels of one group a call may try (nil: every channel once).
+    public var channelsPerGroup: Int?
+    /// Largest upstream answer read whole (non-stream calls).
+    public var maxResponseBytes: Int = 64 << 20
+
+    public init(channelsPerGroup: Int? = nil) { self.channelsPerGroup = channelsPerGroup }
+}
+
+/// Admits, routes, relays and settles calls: the request's way from key to charge.
+public final class RelayEngine: Sendable {
+    let keys: KeyCache
+    let users: UserCache
+    let catalog: Catalog
+    let ledger: QuotaLedger
+    let clients: UpstreamClients
+    public let health: ChannelHealth
+    public let rateLimiter: RateLimiter
+    let settings: RelaySettings
+    let logger: Logger
+
+    public init(keys: KeyCache, users: UserCache, catalog: Catalog, ledger: QuotaLedger, clients: UpstreamClients,
+                health: ChannelHealth, rateLimiter: RateLimiter, settings: RelaySettings, logger: Logger) {
+        self.keys = keys
+        self.users = users
+        self.catalog = catalog
+        self.ledger = ledger
+        self.clients = clients
+        self.health = health
+        self.rateLimiter = rateLimiter
+        self.settings = settings
+        self.logger = logger
+    }
+
+    // MARK: admission
+
+    /// A call that passed every gate and holds its reservation.
+    struct Admitted: Sendable {
+        let request: RelayRequest
+        let token: Token
+        let userId: Int64?
+        let body: JSON
+        let model: String
+        let stream: Bool
+        let groups: [Group]
+        let price: ModelPrice
+        let reservation: Reservation
+        let promptEstimate: Int
+        let rateKeys: [String]
+        let started: ContinuousClock.Instant
+        let createdAt: Int64
+    }
+
+    /// The key holder's token: key, status, expiry, IP (in the contract's order).
+    public func authenticate(key: String?, clientIP: IPAddress?) async throws(RelayError) -> (CachedToken, UserCache.Entry?) {
+        guard let key, !key.isEmpty else { throw .invalidKey("No API key given: send Authorization: Bearer sk-...") }
+        let found: CachedToken?
+        do { found = try await keys.lookup(key: key) } catch { throw RelayError(status: 503, code: "storage_unavailable", type: "server_error", message: "The key store is unavailable; try again") }
+        guard let cached = found else { throw .invalidKey() }
+        let token = cached.token
+        let now = Clock.nowSeconds()
+        if token.status == Token.Status.disabled { throw .tokenDisabled() }
+        if token.status == Token.Status.exhausted { throw .tokenExhausted() }
+        if token.status == Token.Status.expired || token.isExpired(now: now) { throw .tokenExpired() }
+        var owner: UserCache.Entry?
+        if let userId = token.userId {
+            do { owner = try await users.lookup(userId) } catch { throw RelayError(status: 503, code: "storage_unavailable", type: "server_error", message: "The user store is unavailable; try again") }
+            guard let entry = owner else { throw .invalidKey() }
+            if entry.status != User.Status.enabled {
+                throw RelayError(status: 401, code: "token_disabled", type: "authentication_error", message: "The account of this API key is disabled")
+            }
+        }
+        if !cached.allowList.allows(clientIP) { throw .ipNotAllowed(clientIP?.description ?? "an unknown address") }
+        return (cached, owner)
+    }
+
+    /// The groups a token may use, in order: its primary group (or its owner's), then its fallback groups.
+    func groups(of token: Token, owner: UserCache.Entry?, snapshot: Catalog.Snapshot) -> [Group] {
+        let primary = token.group.isEmpty ? (owner?.group ?? Group.defaultName) : token.group
+        var seen = Set<String>()
+        return ([primary] + token.fallbackGroups).compactMap { name in
+            guard seen.insert(name).inserted else { return nil }
+            return snapshot.groups[name]
+        }
+    }
+
+    func admit(_ request: RelayRequest) async throws(RelayError) -> Admitted {
+        let started = ContinuousClock.now
+        let (cached, owner) = try await authenticate(key: request.key, clientIP: request.clientIP)
+        let token = cached.token
+        // The body: parsed once.
+        let body: JSON
+        do { body = try JSON.parse(request.body.readableBytesView) } catch { throw .invalidRequest("The request body is not valid JSON: \(error)") }
+        guard body.object != nil else { throw .invalidRequest("The request body must be a JSON object") }
+        guard let model = body["model"].string, !model.isEmpty else { throw .invalidRequest("model is required") }
+        let stream = body["stream"].bool ?? false
+        if request.endpoint == .messages, body["messages"].array == nil { throw .invalidRequest("messages is required") }
+        if request.endpoint == .chatCompletions, body["messages"].array == nil { throw .invalidRequest("messages is required") }
+        // Model whitelist of the token, then of its groups.
+        if token.modelLimitsEnabled, !cached.modelLimits.contains(model) { throw .modelNotAllowed(model) }
+        let snapshot = catalog.snapshot
+        let groups = groups(of: token, owner: owner, snapshot: snapshot).filter { $0.allows(model: model) }
+        guard !groups.isEmpty else { throw .modelNotAllowed(model) }
+        // Price.
+        guard let price = snapshot.prices[model] else {
+            throw RelayError(status: 400, code: "model_price_unset", type: "invalid_request_error",
+                             message: "Model '\(model)' has no price yet; an administrator must set one before it can be used")
+        }
+        if token.billingMode == .perCall, price.callPrice == nil {
+            throw RelayError(status: 400, code: "model_call_price_unset", type: "invalid_request_error",
+                             message: "This API key is billed per call, but model '\(model)' has no call price")
+        }
+        // Rate limits: the first group's per key holder, and the token's own.
+        let holder = token.userId.map { "u\($0)" } ?? "t\(token.id)"
+        let group = groups[0]
+        var limits = [RateLimiter.Limit(key: "g:\(group.name):\(holder)", rpm: group.rpm, tpm: group.tpm, label: "group '\(group.name)'")]
+        limits.append(RateLimiter.Limit(key: "t:\(token.id)", rpm: token.rpm, tpm: token.tpm, label: "this API key"))
+        do { try rateLimiter.admit(limits) } catch { throw .rateLimited(error.message, retryAfter: error.retryAfter) }
+        // Reservation: the worst case over the groups that may serve.
+        let maxRatio = groups.map(\.ratio).max() ?? .one
+        let promptEstimate = request.body.readableBytes / 3 + 8
+        let worst: Int64
+        switch token.billingMode {
+        case .perCall:
+            worst = Pricing.callCost(callPrice: price.callPrice ?? Micros(raw: 0), ratio: maxRatio)
+        case .usage:
+            let maxTokens = request.endpoint == .embeddings ? 0
+                : (body["max_completion_tokens"].int ?? body["max_tokens"].int ?? price.maxOutputTokens)
+            worst = Pricing.usageCost(promptTokens: promptEstimate, completionTokens: max(0, maxTokens), price: price, ratio: maxRatio)
+        }
+        let reservation: Reservation
+        do {
+            reservation = try await ledger.reserve(tokenId: token.id, tokenCapped: !token.unlimitedQuota,
+                                                   userId: token.independent ? nil : token.userId, amount: worst)
+        } catch {
+            switch error {
+            case .tokenExhausted: throw .tokenExhausted()
+            case .tokenInsufficient: throw .insufficientQuota("This API key's remaining quota cannot cover this call (needs up to \(worst) units)")
+            case .userInsufficient: throw .insufficientQuota("Your balance cannot cover this call (needs up to \(worst) units)")
+            }
+        }
+        return Admitted(request: request, token: token, userId: token.userId, body: body, model: model, stream: stream, groups: groups,
+                        price: price, reservation: reservation, promptEstimate: promptEstimate,
+                        rateKeys: limits.map(\.key), started: started, createdAt: Clock.nowSeconds())
+    }
+
+    // MARK: relay
+
+    /// Relays a call; every failure is answered in the caller's format.
+    public func handle(_ request: RelayRequest) async -> RelayResponse {
+        let admitted: Admitted
+        do {
+            admitted = try await admit(request)
+        } catch {
+            return errorResponse(error, format: request.endpoint.format)
+        }
+        return await route(admitted)
+    }
+
+    func errorResponse(_ error: RelayError, format: RelayFormat) -> RelayResponse {
+        var headers = [("Content-Type", "application/json")]
+        if let retry = error.retryAfter { headers.append(("Retry-After", String(retry))) }
+        return .complete(status: error.status, headers: headers, body: RelayErrorBody.render(error, format: format))
+    }
+
+    /// Tries channels group by group until one answers; settles or releases the reservation.
+    func route(_ call: Admitted) async -> RelayResponse {
+        let snapshot = catalog.snapshot
+        var lastError = "no channel serves model '\(call.model)'"
+        for group in call.groups {
+            var candidates = ordered(snapshot.channels(group: group.name, model: call.model).filter { supports($0, call.request.endpoint) })
+            if let limit = settings.channelsPerGroup { candidates = Array(candidates.prefix(limit)) }
+            for channel in candidates {
+                guard health.admits(channel.id) else {
+                    lastError = "channel '\(channel.name)' is resting after failures"
+                    continue
+                }
+                let outcome = await attempt(call, channel: channel, group: group)
+                switch outcome {
+                case .done(let response):
+                    health.succeeded(channel.id)
+                    return response
+                case .clientError(let response):
+                    // The upstream refused the request itself: no retry, no charge.
+                    health.succeeded(channel.id)
+                    ledger.release(call.reservation)
+                    return response
+                case .failed(let reason):
+                    health.failed(channel.id, error: reason)
+                    lastError = "channel '\(channel.name)': \(reason)"
+                    logger.warning("upstream failed", metadata: ["channel": "\(channel.name)", "reason": "\(reason)", "request_id": "\(call.request.requestId)"])
+                }
+            }
+        }
+        ledger.release(call.reservation)
+        ledger.record(failureLog(call, message: lastError))
+        return errorResponse(.noChannel("No channel could serve model '\(call.model)': \(lastError)"), format: call.request.endpoint.format)
+    }
+
+    /// Highest priority first; weighted random order within a priority.
+    func ordered(_ channels: [Channel]) -> [Channel] {
+        let byPriority = Dictionary(grouping: channels, by: \.priority)
+        var result: [Channel] = []
+        for priority in byPriority.keys.sorted(by: >) {
+            var pool = byPriority[priority]!
+            while !pool.isEmpty {
+                let total = pool.reduce(0) { $0 + max(1, $1.weight) }
+                var pick = Int.random(in: 0..<total)
+                var index = 0
+                for (position, channel) in pool.enumerated() {
+                    pick -= max(1, channel.weight)
+                    if pick < 0 { index = position; break }
+                }
+                result.append(pool.remove(at: index))
+            }
+        }
+        return result
+    }
+
+    func supports(_ channel: Channel, _ endpoint: RelayEndpoint) -> Bool {
+        switch endpoint {
+        case .chatCompletions, .messages: return true
+        case .completions, .embeddings: return channel.type == .openai
+        }
+    }
+
+    enum Attempt {
+        case done(RelayResponse)
+        case clientError(RelayResponse)
+        case failed(String)
+    }
+
+    /// One try on one channel.
+    func attempt(_ call: Admitted, channel: Channel, group: Group) async -> Attempt {
+        let plan: UpstreamPlan
+        do { plan = try UpstreamPlan(call: call, channel: channel) } catch { return .clientError(errorResponse(error, format: call.request.endpoint.format)) }
+        var request = HTTPClientRequest(url: channel.url(plan.path))
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: call.stream ? "text/event-stream" : "application/json")
+        switch channel.type {
+        case .openai:
+            request.headers.add(name: "Authorization", value: "Bearer \(channel.key)")
+        case .anthropic:
+            request.headers.add(name: "x-api-key", value: channel.key)
+            let version = call.request.anthropicHeaders.first { $0.0 == "anthropic-version" }?.1 ?? "2023-06-01"
+            request.headers.add(name: "anthropic-version", value: version)
+            if let beta = call.request.anthropicHeaders.first(where: { $0.0 == "anthropic-beta" })?.1 { request.headers.add(name: "anthropic-beta", value: beta) }
+        }
+        request.body = .bytes(plan.body)
+        let client = clients.client(connectMs: channel.connectTimeoutMs, idleMs: channel.idleTimeoutMs)
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .milliseconds(Int64(channel.firstByteTimeoutMs)), logger: logger)
+        } catch {
+            return .failed(Self.describe(error))
+        }
+        let status = Int(response.status.code)
+        if status >= 500 || status == 429 || status == 401 || status == 403 || status == 404 || status == 408 {
+            let text = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
+            return .failed("HTTP \(status) \(text.prefix(200))")
+        }
+        let contentType = response.headers.first(name: "content-type") ?? ""
+        if status >= 400 {
+            // The request itself was refused (400, 413, 422...): answered in the caller's format.
+            let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+            return .clientError(.complete(status: status, headers: [("Content-Type", "application/json")],
+                                          body: plan.translateError(body, status: status)))
+        }
+        let headers = [("X-Sluice-Group", group.name), ("X-Sluice-Channel", String(channel.id))]
+        if call.stream, contentType.contains("text/event-stream") {
+            let relay = StreamRelay(engine: self, call: call, channel: channel, group: group, plan: plan, body: response.body)
+            return .done(.stream(status: 200, headers: headers + [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], relay))
+        }
+        // A whole answer.
+        let bytes: ByteBuffer
+        do { bytes = try await response.body.collect(upTo: settings.maxResponseBytes) } catch { return .failed("reading the answer: \(Self.describe(error))") }
+        let parsed = try? JSON.parse(bytes.readableBytesView)
+        guard let parsed else { return .failed("the upstream answered malformed JSON") }
+        let usage = Usage.from(parsed) ?? Usage(prompt: call.promptEstimate, completion: Self.estimateTokens(textOf: parsed))
+        let out = plan.translateResponse(parsed, original: bytes)
+        settle(call, channel: channel, group: group, usage: usage, stream: false)
+        return .done(.complete(status: status, headers: headers + [("Content-Type", "application/json")], body: out))
+    }
+
+    // MARK: settlement
+
+    /// Charges the exact cost of a call that was answered, logs it and counts its tokens.
+    func settle(_ call: Admitted, channel: Channel, group: Group, usage: Usage, stream: Bool, note: String = "") {
+        let cost: Int64
+        switch call.token.billingMode {
+        case .perCall: cost = Pricing.callCost(callPrice: call.price.callPrice ?? Micros(raw: 0), ratio: group.ratio)
+        case .usage: cost = Pricing.usageCost(promptTokens: usage.prompt, completionTokens: usage.completion, price: call.price, ratio: group.ratio)
+        }
+        let elapsed = ContinuousClock.now - call.started
+        let log = LogEntry(createdAt: call.createdAt, type: LogEntry.Kind.consume, userId: call.userId, tokenId: call.token.id,
+                           tokenName: call.token.name, modelName: call.model, group: group.name, channelId: channel.id,
+                           channelName: channel.name, promptTokens: usage.prompt, completionTokens: usage.completion, quota: cost,
+                           useTimeMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+                           isStream: stream, ip: call.request.clientIP?.description ?? "", content: note, requestId: call.request.requestId)
+        ledger.settle(call.reservation, cost: cost, log: log)
+        let tokens = usage.prompt + usage.completion
+        var keys = call.rateKeys
+        keys[0] = "g:\(group.name):" + (call.userId.map { "u\($0)" } ?? "t\(call.token.id)")
+        rateLimiter.addTokens(tokens, to: keys)
+    }
+
+    /// A log row for a call no channel could serve (nothing charged).
+    func failureLog(_ call: Admitted, message: String) -> LogEntry {
+        let elapsed = ContinuousClock.now - call.started
+        return LogEntry(createdAt: call.createdAt, type: LogEntry.Kind.error, userId: call.userId, tokenId: call.token.id,
+                        tokenName: call.token.name, modelName: call.model, group: call.groups.first?.name ?? "", channelId: nil,
+                        channelName: "", promptTokens: 0, completionTokens: 0, quota: 0,
+                        useTimeMs: Int(elapsed.components.seconds * 1000), isStream: call.stream,
+                        ip: call.request.clientIP?.description ?? "", content: String(message.prefix(500)), requestId: call.request.requestId)
+    }
+
+    /// A rough token count of delivered text, for upstreams that report no usage: a token per four bytes.
+    static func estimateTokens(bytes: Int) -> Int { bytes == 0 ? 0 : (bytes + 3) / 4 }
+
+    static func estimateTokens(textOf body: JSON) -> Int {
+        var bytes = 0
+        for choice in body["choices"].array ?? [] {
+            bytes += choice["message"]["content"].string?.utf8.count ?? 0
+            bytes += choice["text"].string?.utf8.count ?? 0
+        }
+        for block in body["content"].array ?? [] { bytes += block["text"].string?.utf8.count ?? 0 }
+        return estimateTokens(bytes: bytes)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded: return "no answer within the first-byte timeout"
+            case .readTimeout: return "the upstream went silent (idle timeout)"
+            case .connectTimeout: return "connect timeout"
+            case .remoteConnectionClosed: return "the upstream closed the connection"
+            default: return "\(error)"
+            }
+        }
+        return "\(error)"
+    }
+}

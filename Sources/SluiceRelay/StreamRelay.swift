@@ -1,0 +1,165 @@
+import AsyncHTTPClient
+import NIOCore
+import SluiceCore
+import SluiceStore
+import Synchronization
+
+/// A streamed answer in flight: upstream events go to the client as they come (untouched, or translated), usage is
+/// read on the way, and the call is settled exactly once — in full at the end, for the prompt and what was delivered
+/// when the client leaves, not at all when the upstream fails.
+public final class StreamRelay: Sendable {
+    let engine: RelayEngine
+    let call: RelayEngine.Admitted
+    let channel: Channel
+    let group: Group
+    let plan: UpstreamPlan
+    let body: HTTPClientResponse.Body
+    private let finished = Mutex(false)
+
+    init(engine: RelayEngine, call: RelayEngine.Admitted, channel: Channel, group: Group, plan: UpstreamPlan, body: HTTPClientResponse.Body) {
+        self.engine = engine
+        self.call = call
+        self.channel = channel
+        self.group = group
+        self.plan = plan
+        self.body = body
+    }
+
+    deinit {
+        // Never pumped (the client left before the answer began): nothing was delivered, nothing is charged.
+        if !finished.withLock({ $0 }) { engine.ledger.release(call.reservation) }
+    }
+
+    /// The client went away while we wrote to it.
+    struct ClientGone: Error {}
+
+    /// Copies the stream to the client through `writer`; returns when the stream ends or the client leaves.
+    public func pump(_ writer: inout some StreamWriter) async throws {
+        var parser = SSEParser()
+        var tracker = StreamUsageTracker(upstream: plan.translate == .openAIOverAnthropic ? .anthropic
+                                            : plan.translate == .anthropicOverOpenAI ? .openai : call.request.endpoint.format)
+        var toAnthropic = OpenAIToAnthropicStream(model: plan.clientModel)
+        var toOpenAI = AnthropicToOpenAIStream(model: plan.clientModel, includeUsage: plan.clientWantsUsage)
+        func send(_ buffer: ByteBuffer) async throws {
+            do { try await writer.write(buffer) } catch { throw ClientGone() }
+        }
+        func translated(_ events: [SSEEvent]) -> ByteBuffer {
+            var out = ByteBuffer()
+            for event in events {
+                let produced: [SSEEvent]
+                switch plan.translate {
+                case .none: produced = [event]
+                case .anthropicOverOpenAI: produced = toAnthropic.translate(event)
+                case .openAIOverAnthropic: produced = toOpenAI.translate(event)
+                }
+                for item in produced { out.writeString(item.wire) }
+            }
+            return out
+        }
+        do {
+            for try await chunk in body {
+                let events = parser.feed(chunk.readableBytesView)
+                for event in events { tracker.observe(event) }
+                if plan.translate == .none {
+                    try await send(chunk)
+                } else {
+                    let out = translated(events)
+                    if out.readableBytes > 0 { try await send(out) }
+                }
+            }
+            let tail = parser.finish()
+            for event in tail { tracker.observe(event) }
+            var out = plan.translate == .none ? ByteBuffer() : translated(tail)
+            switch plan.translate {
+            case .none: break
+            case .anthropicOverOpenAI: for item in toAnthropic.finish() { out.writeString(item.wire) }
+            case .openAIOverAnthropic: for item in toOpenAI.finish() { out.writeString(item.wire) }
+            }
+            if out.readableBytes > 0 { try await send(out) }
+            finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "")
+        } catch is ClientGone {
+            // The client left: charge the prompt and what was delivered; leaving the loop cancels the upstream request.
+            finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "client disconnected")
+            throw ClientGone()
+        } catch {
+            // The upstream failed mid-stream: no charge; tell the client in its format.
+            finish(charge: nil, note: RelayEngine.describe(error))
+            let failure = RelayError(status: 502, code: "upstream_error", type: "server_error",
+                                     message: "The upstream stream failed: \(RelayEngine.describe(error))")
+            var out = ByteBuffer()
+            switch call.request.endpoint.format {
+            case .openai: out.writeString(SSEEvent(data: String(buffer: RelayErrorBody.render(failure, format: .openai))).wire)
+            case .anthropic: out.writeString(SSEEvent(event: "error", data: String(buffer: RelayErrorBody.render(failure, format: .anthropic))).wire)
+            }
+            try? await writer.write(out)
+        }
+    }
+
+    /// Settles once: charges `charge` usage, or releases when nil.
+    func finish(charge usage: Usage?, note: String) {
+        let first = finished.withLock { done -> Bool in
+            if done { return false }
+            done = true
+            return true
+        }
+        guard first else { return }
+        if let usage {
+            engine.health.succeeded(channel.id)
+            engine.settle(call, channel: channel, group: group, usage: usage, stream: true, note: note)
+        } else {
+            engine.health.failed(channel.id, error: note)
+            engine.ledger.release(call.reservation)
+            engine.ledger.record(engine.failureLog(call, message: "stream failed: \(note)"))
+        }
+    }
+}
+
+/// Where a stream goes: the client's connection.
+public protocol StreamWriter {
+    mutating func write(_ buffer: ByteBuffer) async throws
+}
+
+/// Reads usage (and counts delivered text, for upstreams that report none) from the upstream's events.
+struct StreamUsageTracker {
+    let upstream: RelayFormat
+    var reported: Usage?
+    var promptReported: Int?
+    var deliveredBytes = 0
+
+    init(upstream: RelayFormat) { self.upstream = upstream }
+
+    mutating func observe(_ event: SSEEvent) {
+        guard event.data != "[DONE]", let json = try? JSON.parse(Array(event.data.utf8)) else { return }
+        switch upstream {
+        case .openai:
+            if let usage = Usage.from(json) { reported = usage }
+            for choice in json["choices"].array ?? [] {
+                deliveredBytes += choice["delta"]["content"].string?.utf8.count ?? 0
+                deliveredBytes += choice["text"].string?.utf8.count ?? 0
+                for call in choice["delta"]["tool_calls"].array ?? [] { deliveredBytes += call["function"]["arguments"].string?.utf8.count ?? 0 }
+            }
+        case .anthropic:
+            switch json["type"].string {
+            case "message_start":
+                let usage = json["message"]["usage"]
+                if let input = usage["input_tokens"].int {
+                    promptReported = input + (usage["cache_read_input_tokens"].int ?? 0) + (usage["cache_creation_input_tokens"].int ?? 0)
+                }
+            case "message_delta":
+                if let output = json["usage"]["output_tokens"].int {
+                    reported = Usage(prompt: promptReported ?? json["usage"]["input_tokens"].int ?? 0, completion: output)
+                }
+            case "content_block_delta":
+                deliveredBytes += json["delta"]["text"].string?.utf8.count ?? 0
+                deliveredBytes += json["delta"]["partial_json"].string?.utf8.count ?? 0
+            default: break
+            }
+        }
+    }
+
+    /// The reported usage, else the prompt estimate and a count of the delivered text.
+    func usage(promptEstimate: Int) -> Usage {
+        if let reported { return reported }
+        return Usage(prompt: promptReported ?? promptEstimate, completion: RelayEngine.estimateTokens(bytes: deliveredBytes))
+    }
+}

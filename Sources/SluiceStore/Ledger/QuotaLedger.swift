@@ -1,0 +1,252 @@
+import Foundation
+import Logging
+import SQLKit
+import SluiceCore
+import Synchronization
+
+/// A call's hold on quota, taken before it goes upstream.
+public struct Reservation: Sendable {
+    /// The token reserved against, when the token has a cap.
+    public let token: Int64?
+    /// The user reserved against, for an internal token.
+    public let user: Int64?
+    /// The token, capped or not, that the charge is recorded on.
+    public let chargedToken: Int64
+    /// Units held.
+    public let amount: Int64
+}
+
+/// Why a reservation was refused.
+public enum ReservationFailure: Error, Sendable, Equatable {
+    /// The token has nothing left at all.
+    case tokenExhausted
+    /// The token has quota left, but not enough for this call.
+    case tokenInsufficient
+    /// The user's balance cannot cover the call.
+    case userInsufficient
+}
+
+/// Exact quota under any concurrency, on one instance or many.
+///
+/// The database holds every balance (`remain_quota` of tokens, `quota` of users) and how much of it is *leased* to
+/// instances. An instance leases quota in chunks with one atomic update, reserves calls against its lease in memory
+/// (no database round trip per call), and settles the exact cost through the group-commit writer, which moves the
+/// charged amount from lease to spent. Unused lease goes back after a short idle time, at shutdown, or when the balance
+/// is edited. A balance can never be leased beyond what it holds, so no balance goes negative and N instances cannot
+/// spend N times the cap.
+public final class QuotaLedger: Sendable {
+    struct Account {
+        var lease: Int64 = 0
+        var reserved: Int64 = 0
+        var lastUsed: Double = 0
+    }
+
+    let database: Database
+    let writer: LedgerWriter
+    let instanceId: String
+    private let accounts = Mutex<[QuotaSubject: Account]>([:])
+    /// Charged here but not yet flushed.
+    private let unflushed = Mutex<[QuotaSubject: Int64]>([:])
+    /// How many calls' worth of quota one lease asks for.
+    let leaseCalls: Int64
+    /// Asks other instances to give back idle lease of a balance (set when there are other instances).
+    let leaseWanted = Mutex<(@Sendable (QuotaSubject) -> Void)?>(nil)
+
+    init(database: Database, writer: LedgerWriter, instanceId: String, leaseCalls: Int64 = 32) {
+        self.database = database
+        self.writer = writer
+        self.instanceId = instanceId
+        self.leaseCalls = leaseCalls
+        writer.setOnFlushed { [weak self] charges in
+            self?.unflushed.withLock { pending in
+                for (subject, amount) in charges {
+                    let left = (pending[subject] ?? 0) - amount
+                    pending[subject] = left > 0 ? left : nil
+                }
+            }
+        }
+    }
+
+    /// Holds `amount` on the token (when capped) and the user (for an internal token), both or neither.
+    public func reserve(tokenId: Int64, tokenCapped: Bool, userId: Int64?, amount: Int64) async throws(ReservationFailure) -> Reservation {
+        let subjects: [QuotaSubject] = (tokenCapped ? [.token(tokenId)] : []) + (userId.map { [.user($0)] } ?? [])
+        let reservation = Reservation(token: tokenCapped ? tokenId : nil, user: userId, chargedToken: tokenId, amount: amount)
+        if subjects.isEmpty || amount <= 0 { return reservation }
+        for attempt in 0..<3 {
+            let short = accounts.withLock { accounts -> [(QuotaSubject, Int64)] in
+                let short = subjects.compactMap { subject -> (QuotaSubject, Int64)? in
+                    let account = accounts[subject] ?? Account()
+                    let free = account.lease - account.reserved
+                    return free >= amount ? nil : (subject, amount - free)
+                }
+                if short.isEmpty {
+                    let now = Date().timeIntervalSince1970
+                    for subject in subjects {
+                        accounts[subject, default: Account()].reserved += amount
+                        accounts[subject, default: Account()].lastUsed = now
+                    }
+                }
+                return short
+            }
+            if short.isEmpty { return reservation }
+            for (subject, need) in short {
+                let want = max(need, amount * leaseCalls)
+                let outcome: LeaseOutcome
+                do {
+                    outcome = try await acquire(subject, need: need, want: want)
+                } catch {
+                    // The database is unreachable: refuse rather than overspend.
+                    throw subject.isToken ? .tokenInsufficient : .userInsufficient
+                }
+                switch outcome {
+                case .granted(let granted):
+                    accounts.withLock { $0[subject, default: Account()].lease += granted }
+                case .unavailable(let remainAfterPending):
+                    if attempt == 0 {
+                        // Lease this instance gave back may still sit in the writer: write it, then look again.
+                        try? await writer.flush()
+                        continue
+                    }
+                    if attempt == 1, let ask = leaseWanted.withLock({ $0 }) {
+                        // Another instance may hold idle lease of this balance: ask for it and look again shortly.
+                        ask(subject)
+                        try? await Task.sleep(for: .milliseconds(150))
+                        continue
+                    }
+                    if case .token = subject { throw remainAfterPending <= 0 ? .tokenExhausted : .tokenInsufficient }
+                    throw .userInsufficient
+                }
+            }
+        }
+        throw subjects.first.map { $0.isToken ? ReservationFailure.tokenInsufficient : .userInsufficient } ?? .tokenInsufficient
+    }
+
+    enum LeaseOutcome {
+        case granted(Int64)
+        /// Not enough unleased quota; carries the balance minus what this instance has charged but not written.
+        case unavailable(Int64)
+    }
+
+    /// Leases between `need` and `want` units of a balance, atomically; nothing when less than `need` is free.
+    func acquire(_ subject: QuotaSubject, need: Int64, want: Int64) async throws -> LeaseOutcome {
+        let instanceId = self.instanceId
+        let dialect = database.dialect
+        let pending = unflushed.withLock { $0[subject] ?? 0 }
+        return try await database.transaction { sql in
+            let lock = dialect == .postgres ? " FOR UPDATE" : ""
+            guard let row = try await sql.raw("""
+                SELECT \(unsafeRaw: subject.remainColumn) AS remain, leased FROM \(unsafeRaw: subject.table) WHERE id = \(bind: subject.id)\(unsafeRaw: lock)
+                """).first() else { return .unavailable(0) }
+            let remain = try row.decode(column: "remain", as: Int64.self)
+            let leased = try row.decode(column: "leased", as: Int64.self)
+            let available = remain - leased
+            guard available >= need else { return .unavailable(remain - pending) }
+            let grant = min(want, available)
+            try await sql.raw("UPDATE \(unsafeRaw: subject.table) SET leased = leased + \(bind: grant) WHERE id = \(bind: subject.id)").run()
+            try await sql.raw("""
+                INSERT INTO quota_leases (instance_id, subject, subject_id, amount) VALUES (\(bind: instanceId), \(bind: subject.code), \(bind: subject.id), \(bind: grant))
+                ON CONFLICT (instance_id, subject, subject_id) DO UPDATE SET amount = quota_leases.amount + excluded.amount
+                """).run()
+            return .granted(grant)
+        }
+    }
+
+    /// Settles a call at its exact cost (never more than the held amount plus what is still free in the leases),
+    /// records it for the writer, and answers the amount charged.
+    @discardableResult
+    public func settle(_ reservation: Reservation, cost: Int64, log: LogEntry) -> Int64 {
+        let subjects = reservation.subjects
+        let charged = accounts.withLock { accounts -> Int64 in
+            var charge = max(0, cost)
+            for subject in subjects {
+                accounts[subject, default: Account()].reserved -= reservation.amount
+                let account = accounts[subject]!
+                charge = min(charge, max(0, account.lease - account.reserved))
+            }
+            for subject in subjects { accounts[subject]!.lease -= charge }
+            return charge
+        }
+        if charged > 0 {
+            unflushed.withLock { pending in for subject in subjects { pending[subject, default: 0] += charged } }
+        }
+        var entry = log
+        entry.quota = charged
+        if charged < cost { entry.content += (entry.content.isEmpty ? "" : "; ") + "charged \(charged) of \(cost): balance reached zero" }
+        writer.append { batch in
+            batch.logs.append(entry)
+            for subject in subjects { batch.charges[subject, default: 0] += charged }
+            if reservation.token == nil, charged > 0 { batch.usedOnly[reservation.chargedToken, default: 0] += charged }
+            if let user = reservation.user { batch.requests[user, default: 0] += 1 }
+            batch.accessed[reservation.chargedToken] = max(batch.accessed[reservation.chargedToken] ?? 0, entry.createdAt)
+        }
+        return charged
+    }
+
+    /// Lets go of a call that is not charged (it failed upstream or was refused after reserving).
+    public func release(_ reservation: Reservation) {
+        let subjects = reservation.subjects
+        accounts.withLock { accounts in
+            for subject in subjects { accounts[subject, default: Account()].reserved -= reservation.amount }
+        }
+    }
+
+    /// Charges outside any call (an unlimited token's spending is tracked through `settle`); records a log row alone.
+    public func record(_ log: LogEntry) {
+        writer.append { $0.logs.append(log) }
+    }
+
+    /// Gives back the free part of leases idle for `idleSeconds`, or of every lease when `idleSeconds` is nil.
+    public func returnLeases(idleSeconds: Double?) {
+        let now = Date().timeIntervalSince1970
+        let returned = accounts.withLock { accounts -> [QuotaSubject: Int64] in
+            var returned: [QuotaSubject: Int64] = [:]
+            for (subject, account) in accounts {
+                let free = account.lease - account.reserved
+                guard free > 0 else {
+                    if account.lease == 0, account.reserved == 0 { accounts[subject] = nil }
+                    continue
+                }
+                if let idleSeconds, now - account.lastUsed < idleSeconds { continue }
+                returned[subject] = free
+                accounts[subject]!.lease -= free
+                if accounts[subject]!.lease == 0, accounts[subject]!.reserved == 0 { accounts[subject] = nil }
+            }
+            return returned
+        }
+        if !returned.isEmpty { writer.append { batch in for (subject, amount) in returned { batch.returns[subject, default: 0] += amount } } }
+    }
+
+    /// Gives back the free lease of one balance at once (it was edited, or another instance needs it).
+    public func returnLease(_ subject: QuotaSubject) {
+        let free = accounts.withLock { accounts -> Int64 in
+            guard var account = accounts[subject] else { return 0 }
+            let free = account.lease - account.reserved
+            guard free > 0 else { return 0 }
+            account.lease -= free
+            accounts[subject] = account
+            return free
+        }
+        if free > 0 { writer.append { $0.returns[subject, default: 0] += free } }
+    }
+
+    /// Units reserved by calls in flight, over every balance.
+    public var outstanding: Int64 {
+        accounts.withLock { $0.values.reduce(0) { $0 + $1.reserved } }
+    }
+
+    /// Charged here but not yet written, for one balance.
+    public func unwritten(_ subject: QuotaSubject) -> Int64 {
+        unflushed.withLock { $0[subject] ?? 0 }
+    }
+
+    /// Writes everything settled so far.
+    public func flush() async throws { try await writer.flush() }
+}
+
+extension QuotaSubject {
+    var isToken: Bool { if case .token = self { return true }; return false }
+}
+
+extension Reservation {
+    var subjects: [QuotaSubject] { (token.map { [QuotaSubject.token($0)] } ?? []) + (user.map { [QuotaSubject.user($0)] } ?? []) }
+}
