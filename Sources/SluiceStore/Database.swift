@@ -80,9 +80,11 @@ public final class Database: @unchecked Sendable {
             let url = URL(fileURLWithPath: path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             dialect = .sqlite
-            let source = SluiceSQLiteSource(path: url.path)
-            sqlitePool = EventLoopGroupConnectionPool(source: source, maxConnectionsPerEventLoop: max(1, maxConnections / loops),
-                                                      requestTimeout: .seconds(30), pruneInterval: nil, logger: logger, on: group)
+            // One connection, on one event loop: SQLite takes one writer at a time anyway, and queueing here instead
+            // of busy-waiting in SQLite keeps blocked threads from starving the one that holds the lock.
+            let source = SluiceSQLiteSource(path: url.path, threadPool: Self.sqliteThreads)
+            sqlitePool = EventLoopGroupConnectionPool(source: source, maxConnectionsPerEventLoop: 1,
+                                                      requestTimeout: .seconds(60), pruneInterval: nil, logger: logger, on: group.next())
             postgresPool = nil
             postgresConfiguration = nil
         case .postgres(let url):
@@ -96,6 +98,13 @@ public final class Database: @unchecked Sendable {
             sqlitePool = nil
         }
     }
+
+    /// Threads for SQLite's blocking calls, apart from the shared pool that serves files.
+    static let sqliteThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        return pool
+    }()
 
     /// Runs `body` with a connection of the pool.
     public func withSQL<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -144,9 +153,10 @@ public final class Database: @unchecked Sendable {
 /// Opens SQLite connections set up for a server: WAL journal, a busy timeout, NORMAL sync, foreign keys.
 struct SluiceSQLiteSource: ConnectionPoolSource {
     let path: String
+    let threadPool: NIOThreadPool
 
     func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
-        SQLiteConnection.open(storage: .file(path: path), threadPool: .singleton, logger: logger, on: eventLoop).flatMap { connection in
+        SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool, logger: logger, on: eventLoop).flatMap { connection in
             let pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 30000", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"]
             var future = eventLoop.makeSucceededVoidFuture()
             for pragma in pragmas {

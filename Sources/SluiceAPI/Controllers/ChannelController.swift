@@ -120,7 +120,7 @@ struct ChannelController: Sendable {
                                          groups: [Group.defaultName], priority: 0, weight: 1, status: SluiceCore.Channel.Status.enabled)
         try apply(input, to: &channel)
         channel.id = try await services.channels.create(channel)
-        services.changes.publish(.channels)
+        await services.announce(.channels)
         return API.ok(ChannelDTO(channel, health: services.relay.health.state(channel.id)))
     }
 
@@ -132,7 +132,7 @@ struct ChannelController: Sendable {
         try apply(input, to: &channel)
         try await services.channels.update(channel)
         services.relay.health.reset(channel.id)
-        services.changes.publish(.channels)
+        await services.announce(.channels)
         return API.ok(ChannelDTO(channel, health: services.relay.health.state(channel.id)))
     }
 
@@ -140,7 +140,7 @@ struct ChannelController: Sendable {
         _ = try await auth.admin(request, context: context)
         let channel = try await find(context)
         try await services.channels.delete(id: channel.id)
-        services.changes.publish(.channels)
+        await services.announce(.channels)
         return API.ok()
     }
 

@@ -70,7 +70,7 @@ struct GroupController: Sendable {
         var group = Group(id: 0, name: name, description: "", ratio: .one, models: [], rpm: 0, tpm: 0, selectable: true)
         try apply(input, to: &group)
         guard let created = try await services.groups.create(group) else { throw APIError.conflict("A group named '\(name)' already exists") }
-        services.changes.publish(.groups)
+        await services.announce(.groups)
         return API.ok(GroupDTO(created))
     }
 
@@ -84,7 +84,7 @@ struct GroupController: Sendable {
         }
         try apply(input, to: &group)
         try await services.groups.update(group)
-        services.changes.publish(.groups)
+        await services.announce(.groups)
         return API.ok(GroupDTO(try await find(String(group.id))))
     }
 
@@ -95,7 +95,7 @@ struct GroupController: Sendable {
         let users = try await services.groups.memberCount(name: group.name)
         guard users == 0 else { throw APIError.conflict("Group '\(group.name)' is the group of \(users) user(s); move them first") }
         try await services.groups.delete(id: group.id)
-        services.changes.publish(.groups)
+        await services.announce(.groups)
         return API.ok()
     }
 

@@ -81,7 +81,6 @@ struct LogController: Sendable {
         api.get("log/self/search", use: selfLogs)
         api.get("log/token", use: tokenLogs)
         api.get("log", use: allLogs)
-        api.get("log/", use: allLogs)
         api.get("usage/token", use: tokenUsage)
         api.get("data/self", use: selfData)
         api.get("pricing") { request, context in try await ModelController(services: services).pricing(request, context: context) }

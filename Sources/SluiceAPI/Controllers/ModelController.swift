@@ -81,7 +81,7 @@ struct ModelController: Sendable {
         var price = ModelPrice(model: model, inputPrice: Micros(raw: 0), outputPrice: Micros(raw: 0), callPrice: nil, maxOutputTokens: 4096)
         try apply(input, to: &price)
         guard let id = try await services.prices.create(price) else { throw APIError.conflict("Model '\(model)' has a price already") }
-        services.changes.publish(.prices)
+        await services.announce(.prices)
         return API.ok(PriceDTO(id: id, price))
     }
 
@@ -96,7 +96,7 @@ struct ModelController: Sendable {
         }
         try apply(input, to: &found.price)
         try await services.prices.update(id: found.id, found.price)
-        services.changes.publish(.prices)
+        await services.announce(.prices)
         return API.ok(PriceDTO(id: found.id, found.price))
     }
 
@@ -104,7 +104,7 @@ struct ModelController: Sendable {
         _ = try await auth.admin(request, context: context)
         guard let found = try await services.prices.find(try context.parameters.require("id")) else { throw APIError.notFound("Model price does not exist") }
         try await services.prices.delete(id: found.id)
-        services.changes.publish(.prices)
+        await services.announce(.prices)
         return API.ok()
     }
 

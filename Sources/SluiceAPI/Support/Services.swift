@@ -55,6 +55,15 @@ public final class Services: Sendable {
         subscribeCaches()
     }
 
+    /// Announces a change made here; a changed catalog is reloaded before this returns, so the next call sees it.
+    func announce(_ change: Change) async {
+        switch change {
+        case .groups, .channels, .prices, .all: try? await catalog.reload()
+        default: break
+        }
+        changes.publish(change)
+    }
+
     /// Keeps caches and leases true to the store: a changed token or user is dropped (and its free lease returned),
     /// changed groups, channels or prices reload the catalog.
     private func subscribeCaches() {
