@@ -68,6 +68,8 @@ func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
     GroupController(services: services).addRoutes(to: api.group("group"))
     ModelController(services: services).addRoutes(to: api.group("model"))
     ChannelController(services: services).addRoutes(to: api.group("channel"))
+    RedemptionController(services: services).addRoutes(to: api)
+    TokenSessionController(services: services).addRoutes(to: api)
     LogController(services: services).addRoutes(to: api)
     RelayController(services: services).addRoutes(to: router)
     api.get("status") { _, _ in

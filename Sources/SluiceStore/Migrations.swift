@@ -154,6 +154,29 @@ enum Schema {
             """,
             "CREATE TABLE instances (id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL)",
         ]),
+        Migration(version: 3, name: "redemption codes", statements: [
+            """
+            CREATE TABLE redemptions (
+                id {pk},
+                name TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                code_hash TEXT NOT NULL UNIQUE,
+                code_enc TEXT NOT NULL,
+                status INTEGER NOT NULL DEFAULT 1,
+                quota BIGINT NOT NULL DEFAULT 0,
+                expired_time BIGINT NOT NULL DEFAULT -1,
+                valid_days INTEGER NOT NULL DEFAULT 0,
+                group_name TEXT NOT NULL DEFAULT '',
+                fallback_groups TEXT NOT NULL DEFAULT '',
+                model_limits TEXT NOT NULL DEFAULT '',
+                created_at BIGINT NOT NULL,
+                redeemed_at BIGINT NOT NULL DEFAULT 0,
+                redeemed_by_user_id BIGINT,
+                redeemed_token_id BIGINT
+            )
+            """,
+            "CREATE INDEX redemptions_name ON redemptions (name, id)",
+        ]),
     ]
 }
 

@@ -48,23 +48,38 @@ public struct TokenStore: Sendable {
     public func create(_ tokens: [Token]) async throws -> [Token] {
         try await database.transaction { sql in
             var created: [Token] = []
-            for var token in tokens {
-                let row = try await sql.raw("""
-                    INSERT INTO tokens (user_id, name, key_hash, key_enc, status, independent, remain_quota, used_quota, unlimited_quota,
-                        expired_time, model_limits_enabled, model_limits, allow_ips, group_name, fallback_groups, billing_mode, rpm, tpm,
-                        redemption_id, created_time, accessed_time, updated_at)
-                    VALUES (\(bind: token.userId), \(bind: token.name), \(bind: secrets.lookupHash(token.key)), \(bind: secrets.seal(token.key)),
-                        \(bind: token.status), \(bind: token.independent ? 1 : 0), \(bind: token.remainQuota), \(bind: token.usedQuota),
-                        \(bind: token.unlimitedQuota ? 1 : 0), \(bind: token.expiredTime), \(bind: token.modelLimitsEnabled ? 1 : 0),
-                        \(bind: token.modelLimits.joined(separator: ",")), \(bind: token.allowIPs), \(bind: token.group),
-                        \(bind: token.fallbackGroups.joined(separator: ",")), \(bind: token.billingMode.rawValue), \(bind: token.rpm), \(bind: token.tpm),
-                        \(bind: token.redemptionId), \(bind: token.createdTime), \(bind: token.accessedTime), \(bind: Clock.nowMillis()))
-                    RETURNING id
-                    """).first()
-                token.id = try row?.decode(column: "id", as: Int64.self) ?? 0
-                created.append(token)
-            }
+            for token in tokens { created.append(try await insert(token, on: sql)) }
             return created
+        }
+    }
+
+    /// Inserts one token on `sql` (inside the caller's transaction) and answers it with its id.
+    func insert(_ token: Token, on sql: any SQLDatabase) async throws -> Token {
+        var token = token
+        let row = try await sql.raw("""
+            INSERT INTO tokens (user_id, name, key_hash, key_enc, status, independent, remain_quota, used_quota, unlimited_quota,
+                expired_time, model_limits_enabled, model_limits, allow_ips, group_name, fallback_groups, billing_mode, rpm, tpm,
+                redemption_id, created_time, accessed_time, updated_at)
+            VALUES (\(bind: token.userId), \(bind: token.name), \(bind: secrets.lookupHash(token.key)), \(bind: secrets.seal(token.key)),
+                \(bind: token.status), \(bind: token.independent ? 1 : 0), \(bind: token.remainQuota), \(bind: token.usedQuota),
+                \(bind: token.unlimitedQuota ? 1 : 0), \(bind: token.expiredTime), \(bind: token.modelLimitsEnabled ? 1 : 0),
+                \(bind: token.modelLimits.joined(separator: ",")), \(bind: token.allowIPs), \(bind: token.group),
+                \(bind: token.fallbackGroups.joined(separator: ",")), \(bind: token.billingMode.rawValue), \(bind: token.rpm), \(bind: token.tpm),
+                \(bind: token.redemptionId), \(bind: token.createdTime), \(bind: token.accessedTime), \(bind: Clock.nowMillis()))
+            RETURNING id
+            """).first()
+        token.id = try row?.decode(column: "id", as: Int64.self) ?? 0
+        return token
+    }
+
+    /// Binds an independent token that belongs to no account to `userId`, in one conditional update;
+    /// false when it is not independent or someone holds it already (also when another request bound it a moment ago).
+    public func bind(id: Int64, to userId: Int64) async throws -> Bool {
+        try await database.withSQL { sql in
+            try await sql.raw("""
+                UPDATE tokens SET user_id = \(bind: userId), updated_at = \(bind: Clock.nowMillis())
+                WHERE id = \(bind: id) AND user_id IS NULL AND independent = 1 RETURNING id
+                """).first() != nil
         }
     }
 

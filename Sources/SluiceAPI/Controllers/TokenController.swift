@@ -158,6 +158,7 @@ struct TokenController: Sendable {
             try setStatus(status, on: &token, now: now)
             try await services.tokens.setStatus(id: token.id, status: token.status)
         } else {
+            if token.independent { try refuseTermChanges(input, on: token) }
             try await apply(input, to: &token, user: user, now: now)
             if let status = input.status { try setStatus(status, on: &token, now: now) }
             try await services.tokens.update(token, quotaChanged: token.remainQuota != previousQuota)
@@ -191,6 +192,23 @@ struct TokenController: Sendable {
             throw APIError.notFound("Token does not exist")
         }
         return token
+    }
+
+    /// An independent token's terms come from the redemption code that issued it: its holder may rename it, disable it,
+    /// or restrict it (allowed IPs, rate limits, billing mode), but not change its quota, expiry, groups or model limits.
+    /// A field sent back unchanged (a console's full PUT) is fine.
+    private func refuseTermChanges(_ input: TokenInput, on token: Token) throws {
+        var changed: [String] = []
+        if let quota = input.remainQuota, quota != token.remainQuota { changed.append("remain_quota") }
+        if let unlimited = input.unlimitedQuota, unlimited != token.unlimitedQuota { changed.append("unlimited_quota") }
+        if let expired = input.expiredTime, expired != token.expiredTime { changed.append("expired_time") }
+        if let group = input.group, group != token.group { changed.append("group") }
+        if let fallbacks = input.fallbackGroups, fallbacks.values != token.fallbackGroups { changed.append("fallback_groups") }
+        if let enabled = input.modelLimitsEnabled, enabled != token.modelLimitsEnabled { changed.append("model_limits_enabled") }
+        if let models = input.modelLimits, models.values != token.modelLimits { changed.append("model_limits") }
+        guard changed.isEmpty else {
+            throw APIError.badRequest("\(changed.joined(separator: ", ")) of an independent token are set by its redemption code and cannot be changed")
+        }
     }
 
     /// Status changes: only 1 and 2 may be set; an expired or exhausted token cannot be enabled.
