@@ -34,6 +34,7 @@ let package = Package(
             name: "Sluice",
             dependencies: [
                 "SluiceAPI",
+                "SluiceStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

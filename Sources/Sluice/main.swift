@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SluiceAPI
+import SluiceStore
 
 /// The `sluice` command.
 @main
@@ -10,7 +11,7 @@ struct SluiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Sluice: an LLM API gateway.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Ledger.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -27,5 +28,26 @@ struct Serve: AsyncParsableCommand {
         let config = SluiceConfig.resolve(host: host, port: port, database: database)
         let app = try await buildApplication(config)
         try await app.runService()
+    }
+}
+
+/// `sluice ledger ...`: money checks.
+struct Ledger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the ledger.", subcommands: [Check.self])
+
+    /// `sluice ledger check`: balances, spent amounts, leases and the call log agree for every token and user.
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify that balances, used amounts, leases and logs agree for every token and user (exit 1 if not).")
+
+        @Option(help: "sqlite:PATH or postgres://... (env SLUICE_DATABASE, default sqlite:data/sluice.sqlite).") var database: String?
+
+        func run() async throws {
+            let config = SluiceConfig.resolve(database: database)
+            let report = try await ledgerCheck(config)
+            for problem in report.problems { print("problem: \(problem)") }
+            print("ledger check: \(report.tokens) tokens, \(report.users) users, \(report.logs) log rows, \(report.problems.count) problems")
+            if !report.ok { throw ExitCode(1) }
+        }
     }
 }

@@ -52,6 +52,16 @@ public func firstStart(_ config: SluiceConfig) async throws -> String? {
     return password
 }
 
+/// Runs `LedgerCheck` on the configured database (migrating it first, so a fresh one checks clean).
+public func ledgerCheck(_ config: SluiceConfig) async throws -> LedgerCheck.Report {
+    let location = try DatabaseLocation(parsing: config.database)
+    let database = try Database(location: location, logger: Logger(label: "sluice"), maxConnections: 2)
+    try await database.migrate()
+    let report = try await LedgerCheck(database: database).run()
+    await database.shutdown()
+    return report
+}
+
 /// The routes: `/healthz`, `/api/...`.
 func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)

@@ -98,6 +98,8 @@ public struct LogEntry: Sendable, Hashable {
     public var ip: String
     public var content: String
     public var requestId: String
+    /// Whether `quota` was also taken from the user's balance (internal tokens), not only from the token.
+    public var userCharged: Bool = false
 
     public init(createdAt: Int64, type: Int, userId: Int64?, tokenId: Int64?, tokenName: String, modelName: String, group: String,
                 channelId: Int64?, channelName: String, promptTokens: Int, completionTokens: Int, quota: Int64, useTimeMs: Int,

@@ -181,7 +181,8 @@ public final class RelayEngine: Sendable {
             if let limit = settings.channelsPerGroup { candidates = Array(candidates.prefix(limit)) }
             for channel in candidates {
                 guard health.admits(channel.id) else {
-                    lastError = "channel '\(channel.name)' is resting after failures"
+                    let last = health.state(channel.id).lastError
+                    lastError = "channel '\(channel.name)' is resting after failures (last: \(last))"
                     continue
                 }
                 let outcome = await attempt(call, channel: channel, group: group)

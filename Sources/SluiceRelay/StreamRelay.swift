@@ -33,6 +33,11 @@ public final class StreamRelay: Sendable {
     /// The client went away while we wrote to it.
     struct ClientGone: Error {}
 
+    /// The upstream ended its stream without sending a single event.
+    struct EmptyStream: Error, CustomStringConvertible {
+        var description: String { "the upstream ended the stream without sending anything" }
+    }
+
     /// Copies the stream to the client through `writer`; returns when the stream ends or the client leaves.
     public func pump(_ writer: inout some StreamWriter) async throws {
         var parser = SSEParser()
@@ -56,9 +61,11 @@ public final class StreamRelay: Sendable {
             }
             return out
         }
+        var receivedEvents = 0
         do {
             for try await chunk in body {
                 let events = parser.feed(chunk.readableBytesView)
+                receivedEvents += events.count
                 for event in events { tracker.observe(event) }
                 if plan.translate == .none {
                     try await send(chunk)
@@ -68,7 +75,9 @@ public final class StreamRelay: Sendable {
                 }
             }
             let tail = parser.finish()
+            receivedEvents += tail.count
             for event in tail { tracker.observe(event) }
+            if receivedEvents == 0 { throw EmptyStream() }
             var out = plan.translate == .none ? ByteBuffer() : translated(tail)
             switch plan.translate {
             case .none: break

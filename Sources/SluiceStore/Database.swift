@@ -6,6 +6,7 @@ import NIOPosix
 import PostgresKit
 import SQLKit
 import SQLiteKit
+import Synchronization
 
 /// Where the data lives, parsed from `sqlite:PATH` or `postgres://user:pass@host:port/db`.
 public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
@@ -68,6 +69,7 @@ public final class Database: @unchecked Sendable {
     private let postgresPool: EventLoopGroupConnectionPool<PostgresConnectionSource>?
     private let postgresConfiguration: SQLPostgresConfiguration?
     let logger: Logger
+    private let closed = Mutex(false)
 
     /// Opens a pool (connections are made on first use). Creates the folder of a SQLite file.
     public init(location: DatabaseLocation, logger: Logger, maxConnections: Int = 8) throws {
@@ -121,18 +123,30 @@ public final class Database: @unchecked Sendable {
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
-    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await withSQL { sql in
-            try await sql.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
-            do {
-                let result = try await body(sql)
-                try await sql.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await sql.raw("ROLLBACK").run()
-                throw error
+    ///
+    /// The transaction runs in a task of its own, so that cancelling the caller (a client that left, a shutdown)
+    /// cannot stop it between BEGIN and COMMIT or ROLLBACK and leave the connection inside a transaction.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let dialect = self.dialect
+        return try await Task {
+            try await self.withSQL { sql in
+                do {
+                    try await sql.raw(dialect == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+                } catch where dialect == .sqlite && "\(error)".contains("within a transaction") {
+                    // A connection left inside a transaction by an earlier failure: end that one first.
+                    try? await sql.raw("ROLLBACK").run()
+                    try await sql.raw("BEGIN IMMEDIATE").run()
+                }
+                do {
+                    let result = try await body(sql)
+                    try await sql.raw("COMMIT").run()
+                    return result
+                } catch {
+                    try? await sql.raw("ROLLBACK").run()
+                    throw error
+                }
             }
-        }
+        }.value
     }
 
     /// Opens a dedicated PostgreSQL connection (for LISTEN); nil on SQLite.
@@ -145,8 +159,17 @@ public final class Database: @unchecked Sendable {
 
     /// Closes every connection.
     public func shutdown() async {
+        guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
         try? await sqlitePool?.shutdownAsync()
         try? await postgresPool?.shutdownAsync()
+    }
+
+    deinit {
+        // Dropped without `shutdown()` (a test that failed early): close in the background.
+        if closed.withLock({ !$0 }) {
+            sqlitePool?.shutdownGracefully { _ in }
+            postgresPool?.shutdownGracefully { _ in }
+        }
     }
 }
 

@@ -106,8 +106,8 @@ public struct LogStore: Sendable {
             var clause = LogStore.whereClause(filter)
             clause = "\(clause) AND type = \(bind: LogEntry.Kind.consume)"
             return try await sql.raw("""
-                SELECT (created_at / 3600) * 3600 AS hour, model_name, token_id, COUNT(*) AS n, SUM(prompt_tokens) AS p,
-                       SUM(completion_tokens) AS c, SUM(quota) AS q
+                SELECT (created_at / 3600) * 3600 AS hour, model_name, token_id, COUNT(*) AS n, CAST(SUM(prompt_tokens) AS BIGINT) AS p,
+                       CAST(SUM(completion_tokens) AS BIGINT) AS c, CAST(SUM(quota) AS BIGINT) AS q
                 FROM logs WHERE \(clause) GROUP BY (created_at / 3600) * 3600, model_name, token_id ORDER BY hour, model_name, token_id
                 """).all().map { row in
                 HourlyUsage(hour: try row.decode(column: "hour", as: Int64.self),
@@ -127,7 +127,7 @@ public struct LogStore: Sendable {
             var clause = LogStore.whereClause(filter)
             clause = "\(clause) AND type = \(bind: LogEntry.Kind.consume)"
             let row = try await sql.raw("""
-                SELECT COUNT(*) AS n, SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(quota) AS q FROM logs WHERE \(clause)
+                SELECT COUNT(*) AS n, CAST(SUM(prompt_tokens) AS BIGINT) AS p, CAST(SUM(completion_tokens) AS BIGINT) AS c, CAST(SUM(quota) AS BIGINT) AS q FROM logs WHERE \(clause)
                 """).first()
             return UsageTotals(count: try row?.decode(column: "n", as: Int64?.self) ?? 0,
                                promptTokens: try row?.decode(column: "p", as: Int64?.self) ?? 0,

@@ -137,7 +137,8 @@ enum Schema {
                 is_stream INTEGER NOT NULL DEFAULT 0,
                 ip TEXT NOT NULL DEFAULT '',
                 content TEXT NOT NULL DEFAULT '',
-                request_id TEXT NOT NULL DEFAULT ''
+                request_id TEXT NOT NULL DEFAULT '',
+                user_charged INTEGER NOT NULL DEFAULT 0
             )
             """,
             "CREATE INDEX logs_user ON logs (user_id, id)",

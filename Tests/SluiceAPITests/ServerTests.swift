@@ -27,10 +27,11 @@ import Testing
         let env = try await TestEnvironment.make(backend)
         let database = try env.openDatabase()
         let first = try await database.migrate()
-        #expect(first == [1, 2])
+        #expect(first == Array(1...first.count), "every version once, in order")
+        #expect(first.count >= 2)
         let second = try await database.migrate()
         #expect(second.isEmpty)
-        #expect(try await database.schemaVersion() == 2)
+        #expect(try await database.schemaVersion() == first.count)
         await database.shutdown()
     }
 

@@ -95,6 +95,7 @@ struct TokenController: Sendable {
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
+        await services.settleReads()
         let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let result = try await services.tokens.list(userId: user.id, page: page)
         return API.ok(Paged(items: result.items.map { TokenDTO($0) }, total: result.total, page: page.number, pageSize: page.size))
@@ -102,6 +103,7 @@ struct TokenController: Sendable {
 
     @Sendable func search(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
+        await services.settleReads()
         let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let keyword = request.query("keyword") ?? request.query("token") ?? ""
         let result = try await services.tokens.list(userId: user.id, page: page, keyword: keyword)
@@ -110,6 +112,7 @@ struct TokenController: Sendable {
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
+        await services.settleReads()
         return API.ok(TokenDTO(try await owned(context, user: user)))
     }
 
@@ -149,6 +152,7 @@ struct TokenController: Sendable {
         let user = try await auth.user(request, context: context)
         let input = try await API.decode(TokenInput.self, from: request)
         guard let id = input.id else { throw APIError.badRequest("id is required") }
+        await services.settleReads()
         guard var token = try await services.tokens.find(id: id, userId: user.id) else { throw APIError.notFound("Token does not exist") }
         let now = Clock.nowSeconds()
         let statusOnly = ["true", "1"].contains(request.query("status_only")?.lowercased() ?? "")

@@ -134,7 +134,9 @@ struct UserController: Sendable {
     }
 
     @Sendable func getSelf(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        API.ok(UserDTO(try await auth.user(request, context: context)))
+        _ = try await auth.user(request, context: context)
+        await services.settleReads()
+        return API.ok(UserDTO(try await auth.user(request, context: context)))
     }
 
     @Sendable func updateSelf(_ request: Request, context: SluiceRequestContext) async throws -> Response {
@@ -173,6 +175,7 @@ struct UserController: Sendable {
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
+        await services.settleReads()
         let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let result = try await services.users.list(page: page, keyword: request.query("keyword"))
         return API.ok(Paged(items: result.items.map(UserDTO.init), total: result.total, page: page.number, pageSize: page.size))
@@ -180,6 +183,7 @@ struct UserController: Sendable {
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
+        await services.settleReads()
         let id = try context.parameters.require("id", as: Int64.self)
         guard let user = try await services.users.find(id: id) else { throw APIError.notFound("User does not exist") }
         return API.ok(UserDTO(user))
@@ -212,6 +216,7 @@ struct UserController: Sendable {
         let admin = try await auth.admin(request, context: context)
         let body = try await API.decode(AdminUpdate.self, from: request)
         guard let id = body.id else { throw APIError.badRequest("id is required") }
+        await services.settleReads()
         guard var user = try await services.users.find(id: id) else { throw APIError.notFound("User does not exist") }
         try checkAuthority(admin, over: user)
         if let role = body.role, role != user.role {

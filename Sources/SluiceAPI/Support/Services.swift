@@ -55,6 +55,11 @@ public final class Services: Sendable {
         subscribeCaches()
     }
 
+    /// Writes the calls settled so far, so that balances read next are exact (read-your-writes on this instance).
+    func settleReads() async {
+        if ledger.hasUnwritten { try? await ledger.flush() }
+    }
+
     /// Announces a change made here; a changed catalog is reloaded before this returns, so the next call sees it.
     func announce(_ change: Change) async {
         switch change {

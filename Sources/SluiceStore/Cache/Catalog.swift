@@ -35,6 +35,8 @@ public final class Catalog: Sendable {
     let channelStore: ChannelStore
     let priceStore: PriceStore
     private let current = Mutex(Snapshot(groups: [:], channels: [], prices: [:]))
+    /// Reloads run one at a time, first come first served, so a slower older reload never overwrites a newer one.
+    private let reloading = AsyncLock()
 
     public init(groups: GroupStore, channels: ChannelStore, prices: PriceStore) {
         groupStore = groups
@@ -47,6 +49,17 @@ public final class Catalog: Sendable {
 
     /// Reads every table again and swaps the snapshot.
     public func reload() async throws {
+        await reloading.lock()
+        do {
+            try await load()
+            await reloading.unlock()
+        } catch {
+            await reloading.unlock()
+            throw error
+        }
+    }
+
+    private func load() async throws {
         let groups = try await groupStore.all()
         let channels = try await channelStore.all()
         let prices = try await priceStore.all()

@@ -101,13 +101,13 @@ public final class LedgerWriter: Sendable {
                 let rows = batch.logs[chunk..<min(chunk + 400, batch.logs.count)]
                 var insert = sql.insert(into: "logs").columns("created_at", "type", "user_id", "token_id", "token_name", "model_name",
                                                                   "group_name", "channel_id", "channel_name", "prompt_tokens", "completion_tokens",
-                                                                  "quota", "use_time_ms", "is_stream", "ip", "content", "request_id")
+                                                                  "quota", "use_time_ms", "is_stream", "ip", "content", "request_id", "user_charged")
                 for log in rows {
                     insert = insert.values(SQLBind(log.createdAt), SQLBind(log.type), SQLBind(log.userId), SQLBind(log.tokenId),
                                            SQLBind(log.tokenName), SQLBind(log.modelName), SQLBind(log.group), SQLBind(log.channelId),
                                            SQLBind(log.channelName), SQLBind(log.promptTokens), SQLBind(log.completionTokens), SQLBind(log.quota),
                                            SQLBind(log.useTimeMs), SQLBind(log.isStream ? 1 : 0), SQLBind(log.ip), SQLBind(log.content),
-                                           SQLBind(log.requestId))
+                                           SQLBind(log.requestId), SQLBind(log.userCharged ? 1 : 0))
                 }
                 try await insert.run()
             }

@@ -72,7 +72,8 @@ public final class QuotaLedger: Sendable {
         let subjects: [QuotaSubject] = (tokenCapped ? [.token(tokenId)] : []) + (userId.map { [.user($0)] } ?? [])
         let reservation = Reservation(token: tokenCapped ? tokenId : nil, user: userId, chargedToken: tokenId, amount: amount)
         if subjects.isEmpty || amount <= 0 { return reservation }
-        for attempt in 0..<3 {
+        var lastFailure: (QuotaSubject, Int64)?
+        for attempt in 0..<4 {
             let short = accounts.withLock { accounts -> [(QuotaSubject, Int64)] in
                 let short = subjects.compactMap { subject -> (QuotaSubject, Int64)? in
                     let account = accounts[subject] ?? Account()
@@ -89,36 +90,43 @@ public final class QuotaLedger: Sendable {
                 return short
             }
             if short.isEmpty { return reservation }
+            var unavailable: (QuotaSubject, Int64)?
             for (subject, need) in short {
-                let want = max(need, amount * leaseCalls)
                 let outcome: LeaseOutcome
                 do {
-                    outcome = try await acquire(subject, need: need, want: want)
+                    outcome = try await acquire(subject, need: need, want: max(need, amount * leaseCalls))
                 } catch {
                     // The database is unreachable: refuse rather than overspend.
+                    writer.logger.error("quota lease failed", metadata: ["subject": "\(subject)", "error": "\(String(reflecting: error))"])
                     throw subject.isToken ? .tokenInsufficient : .userInsufficient
                 }
                 switch outcome {
                 case .granted(let granted):
-                    accounts.withLock { $0[subject, default: Account()].lease += granted }
+                    let now = Date().timeIntervalSince1970
+                    accounts.withLock { accounts in
+                        accounts[subject, default: Account()].lease += granted
+                        // Fresh lease is not idle: the sweeper must leave it to the call that asked for it.
+                        accounts[subject, default: Account()].lastUsed = now
+                    }
                 case .unavailable(let remainAfterPending):
-                    if attempt == 0 {
-                        // Lease this instance gave back may still sit in the writer: write it, then look again.
-                        try? await writer.flush()
-                        continue
-                    }
-                    if attempt == 1, let ask = leaseWanted.withLock({ $0 }) {
-                        // Another instance may hold idle lease of this balance: ask for it and look again shortly.
-                        ask(subject)
-                        try? await Task.sleep(for: .milliseconds(150))
-                        continue
-                    }
-                    if case .token = subject { throw remainAfterPending <= 0 ? .tokenExhausted : .tokenInsufficient }
-                    throw .userInsufficient
+                    if unavailable == nil { unavailable = (subject, remainAfterPending) }
                 }
             }
+            guard let unavailable else { continue }
+            lastFailure = unavailable
+            if attempt == 0 {
+                // Lease this instance gave back may still sit in the writer: write it, then look again.
+                try? await writer.flush()
+            } else if attempt == 1, let ask = leaseWanted.withLock({ $0 }) {
+                // Another instance may hold idle lease of this balance: ask for it and look again shortly.
+                ask(unavailable.0)
+                try? await Task.sleep(for: .milliseconds(150))
+            }
+            // Otherwise look again at once: a concurrent call may have leased what this one needs.
         }
-        throw subjects.first.map { $0.isToken ? ReservationFailure.tokenInsufficient : .userInsufficient } ?? .tokenInsufficient
+        let failure = lastFailure ?? (subjects[0], 1)
+        if case .token = failure.0 { throw failure.1 <= 0 ? .tokenExhausted : .tokenInsufficient }
+        throw .userInsufficient
     }
 
     enum LeaseOutcome {
@@ -140,7 +148,10 @@ public final class QuotaLedger: Sendable {
             let remain = try row.decode(column: "remain", as: Int64.self)
             let leased = try row.decode(column: "leased", as: Int64.self)
             let available = remain - leased
-            guard available >= need else { return .unavailable(remain - pending) }
+            guard available >= need else {
+                self.writer.logger.debug("lease unavailable", metadata: ["subject": "\(subject)", "remain": "\(remain)", "leased": "\(leased)", "need": "\(need)"])
+                return .unavailable(remain - pending)
+            }
             let grant = min(want, available)
             try await sql.raw("UPDATE \(unsafeRaw: subject.table) SET leased = leased + \(bind: grant) WHERE id = \(bind: subject.id)").run()
             try await sql.raw("""
@@ -171,6 +182,7 @@ public final class QuotaLedger: Sendable {
         }
         var entry = log
         entry.quota = charged
+        entry.userCharged = reservation.user != nil
         if charged < cost { entry.content += (entry.content.isEmpty ? "" : "; ") + "charged \(charged) of \(cost): balance reached zero" }
         writer.append { batch in
             batch.logs.append(entry)
@@ -233,6 +245,9 @@ public final class QuotaLedger: Sendable {
     public var outstanding: Int64 {
         accounts.withLock { $0.values.reduce(0) { $0 + $1.reserved } }
     }
+
+    /// Whether anything settled here waits to be written.
+    public var hasUnwritten: Bool { writer.backlog > 0 || !unflushed.withLock { $0.isEmpty } }
 
     /// Charged here but not yet written, for one balance.
     public func unwritten(_ subject: QuotaSubject) -> Int64 {

@@ -79,7 +79,7 @@ struct TestEnvironment: Sendable {
 
     static let quietLogger: Logger = {
         var logger = Logger(label: "sluice-test")
-        logger.logLevel = .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["SLUICE_TEST_DEBUG"] != nil ? .debug : .warning
         return logger
     }()
 }
