@@ -66,9 +66,16 @@ public final class StreamRelay: Sendable {
             for try await chunk in body {
                 let events = parser.feed(chunk.readableBytesView)
                 receivedEvents += events.count
-                for event in events { tracker.observe(event) }
-                if plan.translate == .none {
+                var usageOnly = false
+                for event in events where tracker.observe(event) { usageOnly = true }
+                if plan.translate == .none && !(plan.stripUsageChunk && usageOnly) {
+                    // The upstream's bytes as they came.
                     try await send(chunk)
+                } else if plan.translate == .none {
+                    // The same events without the usage chunk the caller did not ask for.
+                    var out = ByteBuffer()
+                    for event in events where !StreamUsageTracker.isUsageOnly(event) { out.writeString(event.wire) }
+                    if out.readableBytes > 0 { try await send(out) }
                 } else {
                     let out = translated(events)
                     if out.readableBytes > 0 { try await send(out) }
@@ -78,7 +85,12 @@ public final class StreamRelay: Sendable {
             receivedEvents += tail.count
             for event in tail { tracker.observe(event) }
             if receivedEvents == 0 { throw EmptyStream() }
-            var out = plan.translate == .none ? ByteBuffer() : translated(tail)
+            var out = ByteBuffer()
+            if plan.translate == .none {
+                for event in tail where !(plan.stripUsageChunk && StreamUsageTracker.isUsageOnly(event)) { out.writeString(event.wire) }
+            } else {
+                out = translated(tail)
+            }
             switch plan.translate {
             case .none: break
             case .anthropicOverOpenAI: for item in toAnthropic.finish() { out.writeString(item.wire) }
@@ -137,11 +149,16 @@ struct StreamUsageTracker {
 
     init(upstream: RelayFormat) { self.upstream = upstream }
 
-    mutating func observe(_ event: SSEEvent) {
-        guard event.data != "[DONE]", let json = try? JSON.parse(Array(event.data.utf8)) else { return }
+    /// Reads an event; answers whether it is an OpenAI usage-only chunk (no choices, a usage).
+    @discardableResult
+    mutating func observe(_ event: SSEEvent) -> Bool {
+        guard event.data != "[DONE]", let json = try? JSON.parse(Array(event.data.utf8)) else { return false }
         switch upstream {
         case .openai:
-            if let usage = Usage.from(json) { reported = usage }
+            if let usage = Usage.from(json) {
+                reported = usage
+                if json["choices"].array?.isEmpty ?? true { return true }
+            }
             for choice in json["choices"].array ?? [] {
                 deliveredBytes += choice["delta"]["content"].string?.utf8.count ?? 0
                 deliveredBytes += choice["text"].string?.utf8.count ?? 0
@@ -164,6 +181,13 @@ struct StreamUsageTracker {
             default: break
             }
         }
+        return false
+    }
+
+    /// Whether an OpenAI stream event carries only usage.
+    static func isUsageOnly(_ event: SSEEvent) -> Bool {
+        guard event.data.contains("\"usage\""), let json = try? JSON.parse(Array(event.data.utf8)) else { return false }
+        return Usage.from(json) != nil && (json["choices"].array?.isEmpty ?? true)
     }
 
     /// The reported usage, else the prompt estimate and a count of the delivered text.

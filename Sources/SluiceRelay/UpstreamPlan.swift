@@ -22,13 +22,17 @@ struct UpstreamPlan: Sendable {
     let clientWantsUsage: Bool
     /// The caller's format.
     let callerFormat: RelayFormat
+    /// Sluice asked the upstream for a usage chunk the caller did not ask for: it is read, not forwarded.
+    let stripUsageChunk: Bool
 
     init(call: RelayEngine.Admitted, channel: Channel) throws(RelayError) {
         let endpoint = call.request.endpoint
         let upstreamModel = channel.upstreamModel(call.model)
         clientModel = call.model
         callerFormat = endpoint.format
-        clientWantsUsage = call.body["stream_options"]["include_usage"].bool ?? false
+        let clientWantsUsage = call.body["stream_options"]["include_usage"].bool ?? false
+        self.clientWantsUsage = clientWantsUsage
+        stripUsageChunk = call.stream && endpoint.format == .openai && channel.type == .openai && endpoint != .embeddings && !clientWantsUsage
         switch (endpoint.format, channel.type) {
         case (.openai, .openai):
             translate = .none

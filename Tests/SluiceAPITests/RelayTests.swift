@@ -86,9 +86,14 @@ import Testing
             #expect(answer.text.contains("word0"))
             #expect(answer.text.contains("word2"))
             #expect(answer.text.hasSuffix("data: [DONE]\n\n"))
-            #expect(answer.text.contains(#""prompt_tokens":9"#), "usage chunk reaches the client unchanged")
+            #expect(!answer.text.contains("prompt_tokens"), "a usage chunk the caller did not ask for is not forwarded")
             let seen = try #require(upstream.seen.last)
-            #expect(seen.body["stream_options"]["include_usage"].bool == true)
+            #expect(seen.body["stream_options"]["include_usage"].bool == true, "but Sluice asks for it, to charge the call")
+            let asked = try await client.relay("/v1/chat/completions", key: key, chatBody(stream: true, extra: #", "stream_options": {"include_usage": true}"#))
+            #expect(asked.text.contains(#""prompt_tokens":9"#), "the usage chunk reaches a caller who asked, unchanged")
+            let logs = try await client.call(.get, "/api/log/self", as: alice)
+            #expect(logs.data["total"].int == 2)
+            #expect(logs.data["items"].array.allSatisfy { $0["prompt_tokens"].int == 9 && $0["completion_tokens"].int == 3 && $0["is_stream"].bool == true })
         }
         await upstream.stop()
     }
