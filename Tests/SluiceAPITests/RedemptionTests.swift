@@ -539,6 +539,9 @@ import Testing
                 }
             }
             #expect(balance == [0, 0])
+            let login = try await client.call(.post, "/api/token/login", #"{"key": "\#(independentKey)"}"#)
+            let session = Credential.cookie(String(try #require(login.headers[.setCookie]).split(separator: ";")[0]))
+            #expect(try await client.call(.get, "/api/token/self", as: session).data["used_quota"].int == cost, "token login sees the charge")
 
             // An unbound independent token works too; binding it later moves its calls onto the account's log.
             let loose = try await Self.codes(client, #"{"name": "loose", "kind": "token", "quota": 1000000}"#, as: root)[0]

@@ -311,6 +311,7 @@ struct RedemptionController: Sendable {
         await redeemer.log(LogEntry.Kind.manage, userId: user.id, token: token, quota: 0,
                            content: "Bound independent token #\(token.id) '\(token.name)' to user '\(user.username)' (#\(user.id))",
                            request: request, context: context)
+        await services.settleReads()
         guard let saved = try await services.tokens.find(id: token.id, userId: user.id) else { throw APIError.notFound("Token does not exist") }
         return API.ok(TokenController.TokenDTO(saved))
     }

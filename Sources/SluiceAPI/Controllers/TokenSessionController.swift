@@ -23,6 +23,7 @@ struct TokenSessionController: Sendable {
     /// 400; a disabled or expired unused code 409; a code whose token was deleted 404; a disabled token 403.
     @Sendable func login(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let key = try await redeemer.code(of: request, context: context)
+        await services.settleReads()
         let token: Token
         var issued = false
         switch try await redeemer.resolve(key, request: request, context: context) {
@@ -43,7 +44,8 @@ struct TokenSessionController: Sendable {
 
     /// `GET /api/token/self`: the session's token, key masked.
     @Sendable func getSelf(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        API.ok(TokenController.TokenDTO(try await sessionToken(request, context: context)))
+        await services.settleReads()
+        return API.ok(TokenController.TokenDTO(try await sessionToken(request, context: context)))
     }
 
     /// `POST /api/token/self/key`: `data: {"key": "sk-..."}`.
