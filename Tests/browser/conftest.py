@@ -3,14 +3,15 @@
 The server is started by run.sh, which passes its address in SLUICE_URL and the root password in
 SLUICE_ROOT_PASSWORD. Tests drive Debian's headless chromium through /usr/bin/chromedriver.
 
-`@pytest.mark.needs_api("GET /api/channel/")` skips a test while that endpoint does not exist on the
-server (it answers 404 "Not found: ..."), so such tests start running by themselves once it lands.
+Calls through the relay go to a fake OpenAI upstream (standard library HTTP server on 127.0.0.1) behind a
+channel made for the session (`relay` fixture); downloads land in a per-test folder (`downloads` fixture).
 """
 import http.cookiejar
 import itertools
 import json
 import os
 import pathlib
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BASE_URL = os.environ.get("SLUICE_URL", "http://127.0.0.1:3000").rstrip("/")
 ROOT_PASSWORD = os.environ.get("SLUICE_ROOT_PASSWORD", "sluice-browser-root")
@@ -42,7 +44,7 @@ class Api:
 
     def __init__(self):
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.jar))
         self.user = None
 
     def call(self, method, path, body=None):
@@ -92,46 +94,6 @@ _counter = itertools.count(1)
 
 def unique(prefix):
     return f"{prefix}{int(time.time()) % 100000}{next(_counter)}"
-
-
-# ---------- needs_api ----------
-
-_probes = {}
-
-
-def endpoint_exists(spec):
-    """False when the route is missing: an anonymous call answers 404 "Not found: METHOD PATH"."""
-    if spec in _probes:
-        return _probes[spec]
-    method, path = spec.split(" ", 1)
-    data = b"{}" if method in ("POST", "PUT") else None
-    request = urllib.request.Request(BASE_URL + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    exists = True
-    try:
-        urllib.request.urlopen(request, timeout=10).close()
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            try:
-                message = json.loads(error.read()).get("message", "")
-            except ValueError:
-                message = ""
-            # under /api a missing route says "Not found: ..."; elsewhere (/v1) any 404 means missing
-            exists = path.startswith("/api/") and not message.startswith("Not found")
-    except urllib.error.URLError:
-        exists = True
-    _probes[spec] = exists
-    return exists
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "needs_api(*endpoints): skip unless every 'METHOD /path' exists on the server")
-
-
-def pytest_runtest_setup(item):
-    for marker in item.iter_markers(name="needs_api"):
-        for spec in marker.args:
-            if not endpoint_exists(spec):
-                pytest.skip(f"{spec} is not on this server yet")
 
 
 # ---------- fixtures ----------
@@ -249,3 +211,101 @@ def unlabelled_controls(driver):
           .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
           .map(el => el.outerHTML.slice(0, 120));
     """)
+
+
+def wait_for_file(folder, suffix, timeout=WAIT):
+    """The first finished download in `folder` whose name ends with `suffix` (polled until `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [path for path in folder.iterdir() if path.name.endswith(suffix)]
+        if done:
+            return done[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {suffix} download in {folder}: {[p.name for p in folder.iterdir()]}")
+
+
+@pytest.fixture
+def downloads(driver, tmp_path):
+    """A folder the browser downloads into without asking."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder), "eventsEnabled": False})
+    yield folder
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "default"})
+
+
+# ---------- the relay: a fake OpenAI upstream on loopback, a channel and a price ----------
+
+RELAY_MODEL = "console-model"
+UPSTREAM_USAGE = (1000, 2000)  # prompt, completion tokens of every answer
+# (1000 * $1 + 2000 * $2) per 1M tokens = $0.005 = 2500 quota units per call in the default group (ratio 1)
+RELAY_PRICE = {"model": RELAY_MODEL, "input_price": 1, "output_price": 2, "call_price": 0.01, "max_output_tokens": 4096}
+QUOTA_PER_CALL = 2500
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    """Chat completions with a fixed usage; `fail-upstream` as the model answers 500."""
+    protocol_version = "HTTP/1.1"
+
+    def _send(self, status, payload):
+        answer = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if self.headers.get("Authorization") != "Bearer sk-fake-upstream":
+            self._send(401, {"error": {"message": "wrong upstream key", "type": "invalid_request_error"}})
+            return
+        prompt, completion = UPSTREAM_USAGE
+        self._send(200, {
+            "id": "chatcmpl-console", "object": "chat.completion", "created": int(time.time()), "model": body.get("model", "x"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the fake upstream"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        })
+
+    def do_GET(self):  # noqa: N802
+        self._send(200, {"object": "list", "data": [{"id": RELAY_MODEL, "object": "model"}]})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def relay(root, upstream):
+    """A price for RELAY_MODEL and a channel serving it from the fake upstream; answers the channel."""
+    try:
+        root.post("/api/model/", RELAY_PRICE)
+    except ApiError as error:
+        if error.status != 409:
+            raise
+    return root.post("/api/channel/", {"name": "fake-upstream", "type": "openai", "base_url": upstream, "key": "sk-fake-upstream",
+                                       "models": [RELAY_MODEL], "groups": ["default"], "priority": 100, "weight": 1, "status": 1})
+
+
+def fund(root, user, quota=50_000_000):
+    """Gives `user` a balance (root sets the quota)."""
+    root.put("/api/user/", {"id": user["id"], "quota": quota})
+
+
+def relay_call(key, model=RELAY_MODEL):
+    """One chat completion through Sluice's relay with `key`."""
+    request = urllib.request.Request(BASE_URL + "/v1/chat/completions", method="POST",
+                                     data=json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2000}).encode(),
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as response:
+        return json.loads(response.read())

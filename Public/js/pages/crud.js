@@ -10,7 +10,7 @@ import { unavailable } from './logs.js';
 
 /** A form control for a field definition, filled from `item`. Answers {element, read()}. */
 export function control(def, item) {
-  const value = item ? item[def.name] : def.default;
+  const value = item ? (def.noPrefill ? undefined : item[def.name]) : def.default;
   if (def.type === 'checkbox') {
     const box = checkbox(def.label, { name: def.name, checked: value === undefined ? Boolean(def.default) : Boolean(value) });
     return { element: box.element, read: () => box.input.checked };
@@ -29,7 +29,7 @@ export function control(def, item) {
       step: def.type === 'number' ? '1' : 'any', min: numeric && def.min !== undefined ? String(def.min) : null, inputmode: numeric ? 'decimal' : null });
     input.value = value === undefined || value === null ? '' : def.type === 'usd' ? String(Number(value) / QUOTA_PER_USD) : String(value);
   }
-  if (def.required) input.required = true;
+  if (def.required || (def.requiredOnCreate && !item)) input.required = true;
   if (item && def.readonlyOnEdit) input.readOnly = true;
   return {
     element: field(def.label, input, def.hint),
@@ -37,7 +37,7 @@ export function control(def, item) {
       const text = input.value.trim();
       switch (def.type) {
         case 'number': return text === '' ? undefined : Number.parseInt(text, 10);
-        case 'float': return text === '' ? undefined : Number.parseFloat(text);
+        case 'float': return text === '' ? (def.nullable ? null : undefined) : Number.parseFloat(text);
         case 'usd': return text === '' ? undefined : usdToQuota(text);
         case 'list': return text.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
         case 'json':
@@ -66,7 +66,8 @@ export function formDialog(title, fields, item, submit, { submitLabel = 'Save', 
       for (const [def, c] of controls) {
         if (item && def.readonlyOnEdit) continue;
         const value = c.read();
-        if (def.required && (value === undefined || value === '')) throw new Error(`${def.label} is required.`);
+        const required = def.required || (def.requiredOnCreate && !item);
+        if (required && (value === undefined || value === '')) throw new Error(`${def.label} is required.`);
         if (value !== undefined) body[def.name] = value;
       }
     } catch (failure) {
@@ -122,7 +123,8 @@ export async function crudPage(container, config) {
     }
   }
 
-  async function reload() {
+  async function reload(resetPage) {
+    if (resetPage === true) state.page = 1;
     list.replaceChildren(notice(`Loading…`));
     try {
       const data = api.pageOf(await api.get(`${endpoint}${api.query({ p: state.page, size: state.size, ...(config.query ? config.query() : {}) })}`));

@@ -117,11 +117,11 @@ async function everyModel() {
   const names = new Set();
   try {
     const data = await api.get('/api/pricing');
-    for (const item of api.pageOf(data).items) names.add(item.model_name || item.model || item.name);
+    for (const item of api.pageOf(data).items) names.add(item.model);
   } catch {
     try {
-      const data = await api.get('/api/model/?p=1&size=1000');
-      for (const item of api.pageOf(data).items) names.add(item.model || item.model_name);
+      const data = await api.get('/api/model/?p=1&size=100');
+      for (const item of api.pageOf(data).items) names.add(item.model);
     } catch {
       // neither is available: the picker offers free text only
     }
