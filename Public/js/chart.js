@@ -46,19 +46,23 @@ export function dailyFromLogs(logs, days) {
     prompt_tokens: log.prompt_tokens, completion_tokens: log.completion_tokens })), days);
 }
 
-/** A round upper bound for the axis (1, 2, 2.5 or 5 times a power of ten, in USD), in quota units. */
-function niceCeiling(quota) {
-  const usd = quota / 500000;
+/** A round step for the 4 gridlines (1, 2, 2.5 or 5 times a power of ten, in USD) so that 4 steps hold `quota`,
+ * and the decimals that show every multiple of it exactly. */
+function niceStep(quota) {
+  const usd = quota / 500000 / 4;
   const power = 10 ** Math.floor(Math.log10(usd));
-  const step = [1, 2, 2.5, 5, 10].find((f) => f * power >= usd) * power;
-  return step * 500000;
+  const step = [1, 2, 2.5, 5, 10].find((f) => f * power >= usd * (1 - 1e-9)) * power;
+  let decimals = step >= 1 ? 0 : 2;
+  while (decimals < 8 && Math.abs(Math.round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6) decimals += 1;
+  return { step, decimals };
 }
 
 /** The chart: one bar per day, the spend in USD; each bar has a tooltip (<title>). */
 export function spendChart(daily, { title = 'Spend per day' } = {}) {
-  const width = 720, height = 220, left = 56, right = 12, top = 16, bottom = 34;
+  const width = 720, height = 220, left = 64, right = 12, top = 16, bottom = 34;
   const max = Math.max(...daily.map((d) => d.quota), 0);
-  const scaleMax = niceCeiling(max > 0 ? max * 1.05 : 500000);
+  const { step, decimals } = niceStep(max > 0 ? max * 1.05 : 500000);
+  const scaleMax = step * 4 * 500000;
   const plotW = width - left - right, plotH = height - top - bottom;
   const slot = plotW / daily.length;
   const barW = Math.max(2, slot * 0.7);
@@ -67,10 +71,9 @@ export function spendChart(daily, { title = 'Spend per day' } = {}) {
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-labelledby': titleId, preserveAspectRatio: 'xMidYMid meet' },
     svg('title', { id: titleId }, `${title}: ${usdText(total)} over ${daily.length} days`));
   for (let i = 0; i <= 4; i += 1) {
-    const value = (scaleMax * i) / 4;
     const y = top + plotH - (plotH * i) / 4;
     chart.append(svg('line', { x1: left, x2: width - right, y1: y, y2: y, class: 'chart-grid' }),
-      svg('text', { x: left - 6, y: y + 4, class: 'chart-axis', 'text-anchor': 'end' }, usdText(value)));
+      svg('text', { x: left - 6, y: y + 4, class: 'chart-axis', 'text-anchor': 'end' }, `$${(step * i).toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals })}`));
   }
   const labelEvery = Math.ceil(daily.length / 10);
   daily.forEach((day, index) => {

@@ -1,5 +1,5 @@
 """Every console page renders for an admin, with a heading, landmarks, labelled controls and no script or CSP errors,
-whether or not the endpoints it reads exist yet on this server."""
+and (at phone width) without a horizontal scroll."""
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -20,6 +20,16 @@ def test_page_renders_accessibly(driver, root, route):
     wait(driver).until(lambda d: not [n for n in d.find_elements(By.CSS_SELECTOR, "main .notice") if "Loading" in n.text])
     assert not unlabelled_controls(driver)
     assert driver.find_element(By.CSS_SELECTOR, f"#site-nav a[href='#{route}']").get_attribute("aria-current") == "page"
+
+
+@pytest.mark.parametrize("route", ["/usage", "/groups", "/redeem", "/admin/models", "/admin/channels", "/admin/redemptions", "/admin/logs"])
+def test_page_fits_a_phone(driver, root, route):
+    driver.set_window_size(390, 844)
+    sign_in(driver, root, route)
+    wait(driver).until(lambda d: not [n for n in d.find_elements(By.CSS_SELECTOR, "main .notice") if "Loading" in n.text])
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{route} is {overflow}px wider than the phone"
+    assert find(driver, "#nav-toggle").is_displayed()
 
 
 def test_token_detail_page(driver, user):

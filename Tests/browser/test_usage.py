@@ -39,6 +39,10 @@ def test_usage_and_logs_after_calls(driver, root, user, relay):
     assert float(today.get_attribute("height")) > 0
     assert "4 requests" in find(driver, ".usage-body figcaption").text
     assert "$0.02" in find(driver, ".usage-body figcaption").text  # 4 * $0.005
+    # the axis: five distinct, evenly spaced USD labels from $0
+    ticks = [float(t.text.lstrip("$").replace(",", "")) for t in driver.find_elements(By.CSS_SELECTOR, ".usage-body .chart-axis[text-anchor=end]")]
+    assert len(ticks) == 5 and ticks[0] == 0 and len(set(ticks)) == 5
+    assert all(abs((b - a) - ticks[1]) < 1e-9 for a, b in zip(ticks, ticks[1:])) and ticks[-1] >= 0.02
     row = find(driver, f".usage-body tr[data-model='{RELAY_MODEL}']")
     assert row.find_element(By.CSS_SELECTOR, "[data-label=Requests]").text == "4"
     assert row.find_element(By.CSS_SELECTOR, "[data-label='Prompt tokens']").text == "4,000"

@@ -108,12 +108,13 @@ export async function render(container) {
       { label: 'ID', class: 'num', render: (r) => String(r.id) },
       { label: 'Batch', render: (r) => r.name },
       { label: 'Kind', render: (r) => (r.kind === 'token' ? `Token${r.group ? ` · ${r.group}` : ''}${r.valid_days ? ` · ${r.valid_days} d` : ''}` : 'Top-up') },
-      { label: 'Code', render: (r) => h('code', { text: r.key }) },
+      { label: 'Code', class: 'code-cell', render: (r) => h('code', { text: r.key }) },
       { label: 'Credit', class: 'num', render: (r) => money(r.quota) },
-      { label: 'Status', render: (r) => statusBadge(r.status, CODE_STATUS) },
+      { label: 'Status', render: (r) => h('span', {}, statusBadge(r.status, CODE_STATUS), r.status === 3
+        ? h('span', { class: 'muted small', text: ` ${dateTime(r.redeemed_time)}${r.used_user_id ? ` · user #${r.used_user_id}` : ''}${r.redeemed_token_id ? ` · key #${r.redeemed_token_id}` : ''}` })
+        : '') },
       { label: 'Expires', render: (r) => expiry(r.expired_time) },
       { label: 'Created', render: (r) => dateTime(r.created_time) },
-      { label: 'Redeemed', render: (r) => (r.status === 3 ? `${dateTime(r.redeemed_time)}${r.used_user_id ? ` · user #${r.used_user_id}` : ''}${r.redeemed_token_id ? ` · key #${r.redeemed_token_id}` : ''}` : '—') },
     ],
     rowActions: (code, reload) => [
       code.status !== 3 ? button(code.status === 1 ? 'Disable' : 'Enable', async () => {
@@ -127,6 +128,7 @@ export async function render(container) {
       }, { dataset: { action: code.status === 1 ? 'disable' : 'enable' }, 'aria-label': `${code.status === 1 ? 'Disable' : 'Enable'} code #${code.id}` }) : '',
     ],
     nameOf: (r) => r.name,
+    labelOf: (r) => `#${r.id} of batch ${r.name}`,
   });
   search.addEventListener('submit', (event) => { event.preventDefault(); page.reload(true); });
   container.querySelector('.crud-list').before(search);

@@ -91,6 +91,8 @@ export function formDialog(title, fields, item, submit, { submitLabel = 'Save', 
 /** The collection page. */
 export async function crudPage(container, config) {
   const { title, endpoint, columns, fields, noun, idOf = (item) => item.id, nameOf = (item) => item.name } = config;
+  // how a row is named to people (dialogs, button labels); nameOf also keys the row (data-name)
+  const labelOf = config.labelOf || nameOf;
   const state = { page: 1, size: config.pageSize || 20 };
   const list = h('div', { class: 'crud-list' });
   const headerActions = [];
@@ -112,11 +114,11 @@ export async function crudPage(container, config) {
   }
 
   async function remove(item) {
-    const yes = await confirmDialog(`Delete ${noun}`, `Delete ${noun} “${nameOf(item)}”? This cannot be undone.`, 'Delete');
+    const yes = await confirmDialog(`Delete ${noun}`, `Delete ${noun} “${labelOf(item)}”? This cannot be undone.`, 'Delete');
     if (!yes) return;
     try {
       await api.del(`${endpoint}${encodeURIComponent(idOf(item))}`);
-      toast(`${noun} ${nameOf(item)} deleted`);
+      toast(`${noun} ${labelOf(item)} deleted`);
       await reload();
     } catch (error) {
       toast(error.message);
@@ -133,8 +135,8 @@ export async function crudPage(container, config) {
       if (fields || config.rowActions) {
         allColumns.push({ label: 'Actions', class: 'row-actions', render: (item) => h('div', { class: 'btn-row' },
           config.rowActions ? config.rowActions(item, reload) : [],
-          fields && config.canEdit !== false ? button('Edit', () => openEditor(item), { dataset: { action: 'edit' }, 'aria-label': `Edit ${nameOf(item)}` }) : '',
-          config.canDelete !== false && (!config.canDeleteItem || config.canDeleteItem(item)) ? button('Delete', () => remove(item), { kind: 'danger-ghost', dataset: { action: 'delete' }, 'aria-label': `Delete ${nameOf(item)}` }) : '') });
+          fields && config.canEdit !== false ? button('Edit', () => openEditor(item), { dataset: { action: 'edit' }, 'aria-label': `Edit ${labelOf(item)}` }) : '',
+          config.canDelete !== false && (!config.canDeleteItem || config.canDeleteItem(item)) ? button('Delete', () => remove(item), { kind: 'danger-ghost', dataset: { action: 'delete' }, 'aria-label': `Delete ${labelOf(item)}` }) : '') });
       }
       list.replaceChildren(table(allColumns, data.items, { caption: title, rowAttrs: (item) => ({ dataset: { id: idOf(item), name: nameOf(item) } }) }),
         pager(state.page, state.size, data.total, (p) => { state.page = p; reload(); }));
