@@ -64,8 +64,7 @@ function tokenLogin(card, ctx) {
       await ctx.loadSession();
       ctx.navigate(ctx.session.user ? '/tokens' : '/token');
     } catch (failure) {
-      error.show(failure.status === 404 && /Not found/.test(failure.message)
-        ? 'Token login is not available on this server yet.' : failure.message);
+      error.show(failure.message);
       submit.disabled = false;
     }
   });
