@@ -12,10 +12,11 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
     let logger = logger ?? Logger(label: "sluice")
     let location = try DatabaseLocation(parsing: config.database)
     let secret = try Bootstrap.masterSecret(config: config, location: location)
-    let database = try Database(location: location, logger: logger)
+    let database = try Database(location: location, logger: logger, maxConnections: config.databasePoolSize)
     let applied = try await database.migrate()
     if !applied.isEmpty { logger.info("database migrated", metadata: ["versions": "\(applied)", "database": "\(location)"]) }
-    let ledgerService = try await LedgerService.start(database: database, logger: logger)
+    var ledgerService = try await LedgerService.start(database: database, logger: logger)
+    ledgerService.deadAfterSeconds = config.instanceTimeoutSeconds
     let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), ledger: ledgerService.ledger,
                             logger: logger)
     if let password = try await Bootstrap.seed(services: services) {
@@ -31,8 +32,10 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
         logger: logger
     )
     try await services.catalog.reload()
+    let cluster = ClusterService(database: database, changes: services.changes, ledger: services.ledger, logger: logger)
+    cluster.attach()
     // Shut down in reverse order: the server drains, the ledger writes everything, the clients and database close.
-    app.addServices(DatabaseService(database: database), UpstreamService(clients: services.upstreamClients), ledgerService)
+    app.addServices(DatabaseService(database: database), UpstreamService(clients: services.upstreamClients), ledgerService, cluster)
     return app
 }
 

@@ -27,9 +27,13 @@ public final class RelayEngine: Sendable {
     public let rateLimiter: RateLimiter
     let settings: RelaySettings
     let logger: Logger
+    /// Rate windows shared with other instances (PostgreSQL); nil counts in memory.
+    let sharedRates: SharedRateWindows?
 
     public init(keys: KeyCache, users: UserCache, catalog: Catalog, ledger: QuotaLedger, clients: UpstreamClients,
-                health: ChannelHealth, rateLimiter: RateLimiter, settings: RelaySettings, logger: Logger) {
+                health: ChannelHealth, rateLimiter: RateLimiter, settings: RelaySettings, logger: Logger,
+                sharedRates: SharedRateWindows? = nil) {
+        self.sharedRates = sharedRates
         self.keys = keys
         self.users = users
         self.catalog = catalog
@@ -124,7 +128,7 @@ public final class RelayEngine: Sendable {
         let group = groups[0]
         var limits = [RateLimiter.Limit(key: "g:\(group.name):\(holder)", rpm: group.rpm, tpm: group.tpm, label: "group '\(group.name)'")]
         limits.append(RateLimiter.Limit(key: "t:\(token.id)", rpm: token.rpm, tpm: token.tpm, label: "this API key"))
-        do { try rateLimiter.admit(limits) } catch { throw .rateLimited(error.message, retryAfter: error.retryAfter) }
+        try await admitRates(limits)
         // Reservation: the worst case over the groups that may serve.
         let maxRatio = groups.map(\.ratio).max() ?? .one
         let promptEstimate = request.body.readableBytes / 3 + 8
@@ -153,6 +157,28 @@ public final class RelayEngine: Sendable {
                         rateKeys: limits.map(\.key), started: started, createdAt: Clock.nowSeconds())
     }
 
+    /// Counts the call against its rate limits: in memory on one instance, in shared windows across instances.
+    func admitRates(_ limits: [RateLimiter.Limit]) async throws(RelayError) {
+        let active = limits.filter { $0.rpm > 0 || $0.tpm > 0 }
+        guard !active.isEmpty else { return }
+        guard let sharedRates else {
+            do { try rateLimiter.admit(active) } catch { throw .rateLimited(error.message, retryAfter: error.retryAfter) }
+            return
+        }
+        let now = Clock.nowSeconds()
+        let refusal: (index: Int, byTokens: Bool, oldest: Int64)?
+        do {
+            refusal = try await sharedRates.admit(active.map { SharedRateWindows.Check(key: $0.key, rpm: $0.rpm, tpm: $0.tpm) }, now: now)
+        } catch {
+            throw RelayError(status: 503, code: "storage_unavailable", type: "server_error", message: "Rate limits cannot be checked right now; try again")
+        }
+        if let refusal {
+            let limit = active[refusal.index]
+            let text = refusal.byTokens ? "\(limit.tpm) tokens per minute" : "\(limit.rpm) requests per minute"
+            throw .rateLimited("Rate limit reached: \(text) for \(limit.label)", retryAfter: max(1, Int(refusal.oldest + 60 - now)))
+        }
+    }
+
     // MARK: relay
 
     /// Relays a call; every failure is answered in the caller's format.
@@ -176,7 +202,19 @@ public final class RelayEngine: Sendable {
     func route(_ call: Admitted) async -> RelayResponse {
         let snapshot = catalog.snapshot
         var lastError = "no channel serves model '\(call.model)'"
-        for group in call.groups {
+        var rateRefusal: RelayError?
+        for (index, group) in call.groups.enumerated() {
+            if index > 0, group.rpm > 0 || group.tpm > 0 {
+                // A fallback group serves only within its own limits for this key holder.
+                let holder = call.token.userId.map { "u\($0)" } ?? "t\(call.token.id)"
+                do {
+                    try await admitRates([RateLimiter.Limit(key: "g:\(group.name):\(holder)", rpm: group.rpm, tpm: group.tpm, label: "group '\(group.name)'")])
+                } catch {
+                    rateRefusal = error
+                    lastError = error.message
+                    continue
+                }
+            }
             var candidates = ordered(snapshot.channels(group: group.name, model: call.model).filter { supports($0, call.request.endpoint) })
             if let limit = settings.channelsPerGroup { candidates = Array(candidates.prefix(limit)) }
             for channel in candidates {
@@ -203,6 +241,10 @@ public final class RelayEngine: Sendable {
             }
         }
         ledger.release(call.reservation)
+        if let rateRefusal, call.groups.count > 1 {
+            // Every group that could still serve is at its limit.
+            return errorResponse(rateRefusal, format: call.request.endpoint.format)
+        }
         ledger.record(failureLog(call, message: lastError))
         return errorResponse(.noChannel("No channel could serve model '\(call.model)': \(lastError)"), format: call.request.endpoint.format)
     }
@@ -312,7 +354,12 @@ public final class RelayEngine: Sendable {
         let tokens = usage.prompt + usage.completion
         var keys = call.rateKeys
         keys[0] = "g:\(group.name):" + (call.userId.map { "u\($0)" } ?? "t\(call.token.id)")
-        rateLimiter.addTokens(tokens, to: keys)
+        if let sharedRates {
+            let now = Clock.nowSeconds()
+            Task { try? await sharedRates.addTokens(tokens, keys: keys, now: now) }
+        } else {
+            rateLimiter.addTokens(tokens, to: keys)
+        }
     }
 
     /// A log row for a call no channel could serve (nothing charged).

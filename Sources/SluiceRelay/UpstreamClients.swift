@@ -23,6 +23,8 @@ public final class UpstreamClients: Sendable {
                 decompression: .disabled
             )
             configuration.httpVersion = .automatic
+            // A refused connection fails at once, so that the next channel is tried without waiting out the connect timeout.
+            configuration.connectionPool.retryConnectionEstablishment = false
             let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
             clients[key] = client
             return client

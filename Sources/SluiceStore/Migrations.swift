@@ -178,6 +178,17 @@ enum Schema {
             """,
             "CREATE INDEX redemptions_name ON redemptions (name, id)",
         ]),
+        Migration(version: 4, name: "shared rate-limit windows", statements: [
+            """
+            CREATE TABLE rate_windows (
+                key TEXT NOT NULL,
+                second BIGINT NOT NULL,
+                calls BIGINT NOT NULL DEFAULT 0,
+                tokens BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (key, second)
+            )
+            """,
+        ]),
     ]
 }
 

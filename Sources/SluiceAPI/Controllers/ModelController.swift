@@ -30,8 +30,26 @@ struct ModelController: Sendable {
         let model: String?
         let inputPrice: Micros?
         let outputPrice: Micros?
+        /// Given (a price, or null to clear it), or not mentioned.
         let callPrice: Nullable<Micros>?
         let maxOutputTokens: Int?
+
+        enum CodingKeys: String, CodingKey { case id, model, inputPrice, outputPrice, callPrice, maxOutputTokens }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            id = try container.decodeIfPresent(Int64.self, forKey: .id)
+            model = try container.decodeIfPresent(String.self, forKey: .model)
+            inputPrice = try container.decodeIfPresent(Micros.self, forKey: .inputPrice)
+            outputPrice = try container.decodeIfPresent(Micros.self, forKey: .outputPrice)
+            maxOutputTokens = try container.decodeIfPresent(Int.self, forKey: .maxOutputTokens)
+            // An explicit null clears the call price; a missing key keeps it.
+            if container.contains(.callPrice) {
+                callPrice = try container.decodeNil(forKey: .callPrice) ? Nullable(nil) : Nullable(try container.decode(Micros.self, forKey: .callPrice))
+            } else {
+                callPrice = nil
+            }
+        }
     }
 
     /// A model's prices in one group (the group's ratio applied).

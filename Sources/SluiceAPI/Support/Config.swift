@@ -25,6 +25,10 @@ public struct SluiceConfig: Sendable {
     public var sessionSeconds: Int64 = 30 * 24 * 3600
     /// How many channels of one group a call may try before the next group (nil: every channel once).
     public var channelsPerGroup: Int?
+    /// Connections to PostgreSQL per instance (SQLite always uses one).
+    public var databasePoolSize: Int = 8
+    /// Seconds without a heartbeat after which an instance counts as dead and its leases come back.
+    public var instanceTimeoutSeconds: Int64 = 15
     /// Where the console's files are served from; nil uses the files built into the binary's folder or `Public/`.
     public var publicDirectory: String?
 
@@ -54,6 +58,8 @@ public struct SluiceConfig: Sendable {
         if let value = environment["SLUICE_REGISTRATION"] { config.registrationOpen = !["0", "false", "off", "no"].contains(value.lowercased()) }
         if let value = environment["SLUICE_NEW_USER_QUOTA"], let quota = Int64(value), quota >= 0 { config.newUserQuota = quota }
         if let value = environment["SLUICE_CHANNEL_RETRIES"], let count = Int(value), count >= 0 { config.channelsPerGroup = count + 1 }
+        if let value = environment["SLUICE_DB_POOL"], let size = Int(value), size >= 1 { config.databasePoolSize = size }
+        if let value = environment["SLUICE_INSTANCE_TIMEOUT"], let seconds = Int64(value), seconds >= 2 { config.instanceTimeoutSeconds = seconds }
         if let value = environment["SLUICE_PUBLIC_DIR"], !value.isEmpty { config.publicDirectory = value }
         return config
     }

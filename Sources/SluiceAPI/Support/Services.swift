@@ -51,7 +51,7 @@ public final class Services: Sendable {
         self.ledger = ledger
         relay = RelayEngine(keys: keyCache, users: userCache, catalog: catalog, ledger: ledger, clients: upstreamClients,
                             health: ChannelHealth(), rateLimiter: RateLimiter(), settings: RelaySettings(channelsPerGroup: config.channelsPerGroup),
-                            logger: logger)
+                            logger: logger, sharedRates: database.dialect == .postgres ? SharedRateWindows(database: database) : nil)
         subscribeCaches()
     }
 

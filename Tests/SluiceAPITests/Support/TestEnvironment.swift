@@ -35,6 +35,7 @@ struct TestEnvironment: Sendable {
         config.port = 0
         config.rootPassword = rootPassword
         config.secret = "test-secret-" + RandomSecret.string(count: 16)
+        config.databasePoolSize = 4
         switch backend {
         case .sqlite:
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(RandomSecret.string(count: 10))")
