@@ -456,7 +456,7 @@ def cmd_report(args):
                 f" (p99 added: {sluice['p99_us'] - direct['p99_us']} us)")
     out("")
     for r in records:
-        if r["name"] in ("rss", "open_streams", "key_lookup_cold", "query", "profile", "note"):
+        if r["name"] in ("rss", "open_streams", "key_lookup_cold", "query", "note"):
             out(json.dumps(r))
     text = "\n".join(lines) + "\n"
     with open(args.out, "w") as handle:
