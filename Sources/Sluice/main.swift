@@ -11,7 +11,7 @@ struct SluiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Sluice: an LLM API gateway.",
-        subcommands: [Serve.self, Ledger.self],
+        subcommands: [Serve.self, Ledger.self, DoctorCommand.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -49,5 +49,21 @@ struct Ledger: AsyncParsableCommand {
             print("ledger check: \(report.tokens) tokens, \(report.users) users, \(report.logs) log rows, \(report.problems.count) problems")
             if !report.ok { throw ExitCode(1) }
         }
+    }
+}
+
+/// `sluice doctor`: checks the configuration and says what to fix (exit 1 if something must be).
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Check the configuration, the database and the secret.")
+
+    @Option(help: "sqlite:PATH or postgres://... (env SLUICE_DATABASE).") var database: String?
+    @Option(help: "Listen port to check (env SLUICE_PORT).") var port: Int?
+
+    func run() async throws {
+        let findings = await Doctor.run(SluiceConfig.resolve(port: port, database: database))
+        for finding in findings { print("\(finding.ok ? "ok  " : "FAIL") \(finding.check): \(finding.detail)") }
+        let failed = findings.filter { !$0.ok }.count
+        print(failed == 0 ? "sluice doctor: everything looks right" : "sluice doctor: \(failed) problem(s) to fix")
+        if failed > 0 { throw ExitCode(1) }
     }
 }

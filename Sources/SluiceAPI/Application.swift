@@ -68,12 +68,18 @@ public func ledgerCheck(_ config: SluiceConfig) async throws -> LedgerCheck.Repo
 /// The routes: `/healthz`, `/api/...`.
 func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)
+    router.add(middleware: MetricsMiddleware(metrics: services.relay.metrics))
     router.add(middleware: EnvelopeErrorMiddleware())
     router.add(middleware: ConsoleHeadersMiddleware())
     router.add(middleware: FileMiddleware(services.config.publicDirectory ?? "Public", searchForIndexHtml: true,
                                           logger: services.logger))
     router.get("/healthz") { _, _ in
         API.respond(["status": "ok"])
+    }
+    router.get("/metrics") { _, _ in
+        services.relay.metrics.reservations(outstanding: services.ledger.outstanding, unwrittenCalls: services.ledger.writer.backlog)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: services.relay.metrics.render())))
     }
     let api = router.group("api")
     UserController(services: services).addRoutes(to: api.group("user"))
@@ -84,6 +90,7 @@ func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
     RedemptionController(services: services).addRoutes(to: api)
     TokenSessionController(services: services).addRoutes(to: api)
     LogController(services: services).addRoutes(to: api)
+    OpenAPIController().addRoutes(to: api)
     RelayController(services: services).addRoutes(to: router)
     api.get("status") { _, _ in
         API.ok(["version": Sluice.version, "system_name": "Sluice"])

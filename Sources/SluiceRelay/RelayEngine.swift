@@ -29,6 +29,8 @@ public final class RelayEngine: Sendable {
     let logger: Logger
     /// Rate windows shared with other instances (PostgreSQL); nil counts in memory.
     let sharedRates: SharedRateWindows?
+    /// Prometheus metrics.
+    public let metrics = SluiceMetrics()
 
     public init(keys: KeyCache, users: UserCache, catalog: Catalog, ledger: QuotaLedger, clients: UpstreamClients,
                 health: ChannelHealth, rateLimiter: RateLimiter, settings: RelaySettings, logger: Logger,
@@ -235,12 +237,14 @@ public final class RelayEngine: Sendable {
                     return response
                 case .failed(let reason):
                     health.failed(channel.id, error: reason)
+                    metrics.upstreamError(channel: channel.name)
                     lastError = "channel '\(channel.name)': \(reason)"
                     logger.warning("upstream failed", metadata: ["channel": "\(channel.name)", "reason": "\(reason)", "request_id": "\(call.request.requestId)"])
                 }
             }
         }
         ledger.release(call.reservation)
+        metrics.relayCall(group: call.groups.first?.name ?? "", model: call.model, outcome: "failed", quota: 0)
         if let rateRefusal, call.groups.count > 1 {
             // Every group that could still serve is at its limit.
             return errorResponse(rateRefusal, format: call.request.endpoint.format)
@@ -350,7 +354,8 @@ public final class RelayEngine: Sendable {
                            channelName: channel.name, promptTokens: usage.prompt, completionTokens: usage.completion, quota: cost,
                            useTimeMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
                            isStream: stream, ip: call.request.clientIP?.description ?? "", content: note, requestId: call.request.requestId)
-        ledger.settle(call.reservation, cost: cost, log: log)
+        let charged = ledger.settle(call.reservation, cost: cost, log: log)
+        metrics.relayCall(group: group.name, model: call.model, outcome: "ok", quota: charged)
         let tokens = usage.prompt + usage.completion
         var keys = call.rateKeys
         keys[0] = "g:\(group.name):" + (call.userId.map { "u\($0)" } ?? "t\(call.token.id)")

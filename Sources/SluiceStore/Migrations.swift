@@ -9,7 +9,10 @@ struct Migration: Sendable {
 }
 
 /// The schema, in order. Never edit a released step: add a new one.
-enum Schema {
+public enum Schema {
+    /// The newest schema version this binary knows.
+    public static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
+
     static let migrations: [Migration] = [
         Migration(version: 1, name: "users, groups, tokens, sessions", statements: [
             """

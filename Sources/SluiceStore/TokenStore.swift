@@ -180,6 +180,14 @@ public struct TokenStore: Sendable {
         }
     }
 
+    /// Whether the secret opens a stored key (nil when no key is stored).
+    public func sampleKeyOpens() async throws -> Bool? {
+        try await database.withSQL { sql in
+            guard let row = try await sql.raw("SELECT key_enc FROM tokens ORDER BY id LIMIT 1").first() else { return nil }
+            return secrets.open(try row.decode(column: "key_enc", as: String.self)) != nil
+        }
+    }
+
     /// Escapes LIKE wildcards in user input.
     static func escapeLike(_ text: String) -> String {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")

@@ -111,7 +111,7 @@ struct ChannelController: Sendable {
     }
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        _ = try await auth.admin(request, context: context)
+        let admin = try await auth.admin(request, context: context)
         let input = try await API.decode(ChannelInput.self, from: request)
         guard input.name != nil else { throw APIError.badRequest("name is required") }
         guard input.baseUrl != nil else { throw APIError.badRequest("base_url is required") }
@@ -121,11 +121,12 @@ struct ChannelController: Sendable {
         try apply(input, to: &channel)
         channel.id = try await services.channels.create(channel)
         await services.announce(.channels)
+        await services.audit(admin, "created channel \(channel.id) (\(channel.name))", ip: auth.clientAddress(request, context: context))
         return API.ok(ChannelDTO(channel, health: services.relay.health.state(channel.id)))
     }
 
     @Sendable func update(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        _ = try await auth.admin(request, context: context)
+        let admin = try await auth.admin(request, context: context)
         let input = try await API.decode(ChannelInput.self, from: request)
         guard let id = input.id else { throw APIError.badRequest("id is required") }
         guard var channel = try await services.channels.find(id: id) else { throw APIError.notFound("Channel does not exist") }
@@ -133,6 +134,7 @@ struct ChannelController: Sendable {
         try await services.channels.update(channel)
         services.relay.health.reset(channel.id)
         await services.announce(.channels)
+        await services.audit(admin, "updated channel \(channel.id) (\(channel.name))", ip: auth.clientAddress(request, context: context))
         return API.ok(ChannelDTO(channel, health: services.relay.health.state(channel.id)))
     }
 

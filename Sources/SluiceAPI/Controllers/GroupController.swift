@@ -62,7 +62,7 @@ struct GroupController: Sendable {
     }
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        _ = try await auth.admin(request, context: context)
+        let admin = try await auth.admin(request, context: context)
         let input = try await API.decode(GroupInput.self, from: request)
         guard let name = input.name else { throw APIError.badRequest("name is required") }
         try Group.validateName(name)
@@ -71,11 +71,12 @@ struct GroupController: Sendable {
         try apply(input, to: &group)
         guard let created = try await services.groups.create(group) else { throw APIError.conflict("A group named '\(name)' already exists") }
         await services.announce(.groups)
+        await services.audit(admin, "created group \(created.name) (ratio \(created.ratio.decimal))", ip: auth.clientAddress(request, context: context))
         return API.ok(GroupDTO(created))
     }
 
     @Sendable func update(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        _ = try await auth.admin(request, context: context)
+        let admin = try await auth.admin(request, context: context)
         let input = try await API.decode(GroupInput.self, from: request)
         guard let reference = input.id.map(String.init) ?? input.name else { throw APIError.badRequest("id is required") }
         var group = try await find(reference)
@@ -85,6 +86,8 @@ struct GroupController: Sendable {
         try apply(input, to: &group)
         try await services.groups.update(group)
         await services.announce(.groups)
+        await services.audit(admin, "updated group \(group.name): ratio \(group.ratio.decimal), rpm \(group.rpm), tpm \(group.tpm), selectable \(group.selectable)",
+                             ip: auth.clientAddress(request, context: context))
         return API.ok(GroupDTO(try await find(String(group.id))))
     }
 

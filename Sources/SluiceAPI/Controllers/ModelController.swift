@@ -93,18 +93,19 @@ struct ModelController: Sendable {
     }
 
     @Sendable func create(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        _ = try await auth.admin(request, context: context)
+        let admin = try await auth.admin(request, context: context)
         let input = try await API.decode(PriceInput.self, from: request)
         guard let model = input.model, !model.isEmpty, model.count <= 200 else { throw APIError.badRequest("model is required (1 to 200 characters)") }
         var price = ModelPrice(model: model, inputPrice: Micros(raw: 0), outputPrice: Micros(raw: 0), callPrice: nil, maxOutputTokens: 4096)
         try apply(input, to: &price)
         guard let id = try await services.prices.create(price) else { throw APIError.conflict("Model '\(model)' has a price already") }
         await services.announce(.prices)
+        await services.audit(admin, "set the price of \(price.model)", ip: auth.clientAddress(request, context: context))
         return API.ok(PriceDTO(id: id, price))
     }
 
     @Sendable func update(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        _ = try await auth.admin(request, context: context)
+        let admin = try await auth.admin(request, context: context)
         let input = try await API.decode(PriceInput.self, from: request)
         guard let reference = input.id.map(String.init) ?? input.model else { throw APIError.badRequest("id is required") }
         guard var found = try await services.prices.find(reference) else { throw APIError.notFound("Model price does not exist") }
@@ -115,6 +116,7 @@ struct ModelController: Sendable {
         try apply(input, to: &found.price)
         try await services.prices.update(id: found.id, found.price)
         await services.announce(.prices)
+        await services.audit(admin, "changed the price of \(found.price.model)", ip: auth.clientAddress(request, context: context))
         return API.ok(PriceDTO(id: found.id, found.price))
     }
 

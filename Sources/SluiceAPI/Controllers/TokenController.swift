@@ -118,7 +118,13 @@ struct TokenController: Sendable {
 
     @Sendable func revealKey(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let user = try await auth.user(request, context: context)
+        if let wait = services.keyReveals.retryAfter("u\(user.id)") {
+            throw APIError.tooMany("Too many key reveals; try again in \(wait) seconds", retryAfter: wait)
+        }
+        services.keyReveals.record("u\(user.id)")
         let token = try await owned(context, user: user)
+        await services.audit(user, "revealed the key of token \(token.id) (\(token.name))", tokenId: token.id, tokenName: token.name,
+                             ip: auth.clientAddress(request, context: context))
         return API.ok(KeyDTO(key: token.key))
     }
 

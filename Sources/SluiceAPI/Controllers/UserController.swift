@@ -209,6 +209,8 @@ struct UserController: Sendable {
             user.displayName = name
             try await services.users.update(user)
         }
+        await services.audit(admin, "created user \(user.id) (\(user.username)) with role \(user.role), group \(user.group), quota \(user.quota)",
+                             ip: auth.clientAddress(request, context: context))
         return API.ok(UserDTO(user))
     }
 
@@ -218,6 +220,7 @@ struct UserController: Sendable {
         guard let id = body.id else { throw APIError.badRequest("id is required") }
         await services.settleReads()
         guard var user = try await services.users.find(id: id) else { throw APIError.notFound("User does not exist") }
+        let before = user
         try checkAuthority(admin, over: user)
         if let role = body.role, role != user.role {
             guard user.id != admin.id else { throw APIError.forbidden("You cannot change your own role") }
@@ -249,6 +252,16 @@ struct UserController: Sendable {
         if quotaChanged { try await services.users.setQuota(id: user.id, quota: user.quota) }
         services.changes.userChanged(user.id)
         guard let saved = try await services.users.find(id: user.id) else { throw APIError.notFound("User does not exist") }
+        var changes: [String] = []
+        if before.quota != saved.quota { changes.append("quota \(before.quota) -> \(saved.quota)") }
+        if before.group != saved.group { changes.append("group \(before.group) -> \(saved.group)") }
+        if before.status != saved.status { changes.append("status \(before.status) -> \(saved.status)") }
+        if before.role != saved.role { changes.append("role \(before.role) -> \(saved.role)") }
+        if before.passwordHash != saved.passwordHash { changes.append("password reset") }
+        if !changes.isEmpty {
+            await services.audit(admin, "updated user \(saved.id) (\(saved.username)): " + changes.joined(separator: ", "),
+                                 ip: auth.clientAddress(request, context: context))
+        }
         return API.ok(UserDTO(saved))
     }
 
@@ -260,6 +273,7 @@ struct UserController: Sendable {
         try checkAuthority(admin, over: user)
         _ = try await services.users.delete(id: id)
         services.changes.userChanged(id)
+        await services.audit(admin, "deleted user \(id) (\(user.username))", ip: auth.clientAddress(request, context: context))
         return API.ok()
     }
 

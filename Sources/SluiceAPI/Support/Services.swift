@@ -55,6 +55,17 @@ public final class Services: Sendable {
         subscribeCaches()
     }
 
+    /// Key reveals per user: 30 a minute.
+    let keyReveals = Throttle(limit: 30, window: 60)
+
+    /// Records who did what, as a `manage` row of the log (shown to admins in `/api/log/?type=3`).
+    func audit(_ actor: User, _ action: String, tokenId: Int64? = nil, tokenName: String = "", ip: String = "") async {
+        let entry = LogEntry(createdAt: Clock.nowSeconds(), type: LogEntry.Kind.manage, userId: actor.id, tokenId: tokenId, tokenName: tokenName,
+                             modelName: "", group: "", channelId: nil, channelName: "", promptTokens: 0, completionTokens: 0, quota: 0,
+                             useTimeMs: 0, isStream: false, ip: ip, content: "\(actor.username): \(action)", requestId: "")
+        do { try await logs.insert(entry) } catch { logger.error("audit write failed", metadata: ["error": "\(error)", "action": "\(action)"]) }
+    }
+
     /// Writes the calls settled so far, so that balances read next are exact (read-your-writes on this instance).
     func settleReads() async {
         if ledger.hasUnwritten { try? await ledger.flush() }

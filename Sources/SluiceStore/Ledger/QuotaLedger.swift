@@ -42,7 +42,7 @@ public final class QuotaLedger: Sendable {
     }
 
     let database: Database
-    let writer: LedgerWriter
+    public let writer: LedgerWriter
     let instanceId: String
     private let accounts = Mutex<[QuotaSubject: Account]>([:])
     /// Charged here but not yet flushed.

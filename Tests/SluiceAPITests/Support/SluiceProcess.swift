@@ -76,7 +76,8 @@ final class SluiceProcess: @unchecked Sendable {
     }
 
     /// One request through a shared client.
-    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = []) async throws -> (status: Int, body: String, headers: HTTPHeaders) {
+    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = [],
+                 timeout: TimeAmount = .seconds(30)) async throws -> (status: Int, body: String, headers: HTTPHeaders) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -84,7 +85,7 @@ final class SluiceProcess: @unchecked Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         return (Int(response.status.code), String(buffer: bytes), response.headers)
     }
