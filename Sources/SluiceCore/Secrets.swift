@@ -74,14 +74,19 @@ public enum RandomSecret {
     public static let alphanumerics = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     /// `count` characters drawn uniformly from `alphabet` (rejection sampling, no modulo bias).
+    /// Random bytes come from the system CSPRNG eight at a time, not one call per byte.
     public static func string(count: Int, alphabet: [UInt8] = alphanumerics) -> String {
         var generator = SystemRandomNumberGenerator()
         var out = [UInt8]()
         out.reserveCapacity(count)
         let limit = UInt8(256 - 256 % alphabet.count)
         while out.count < count {
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            if byte < limit { out.append(alphabet[Int(byte) % alphabet.count]) }
+            var word = generator.next()
+            for _ in 0..<8 where out.count < count {
+                let byte = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                if byte < limit { out.append(alphabet[Int(byte) % alphabet.count]) }
+            }
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -25,10 +25,20 @@ struct RelayController: Sendable {
     /// The key of a relay call: `Authorization: Bearer sk-...` or `x-api-key`.
     static func key(of request: Request) -> String? {
         if let authorization = request.headers[.authorization] {
-            let lower = authorization.lowercased()
-            if lower.hasPrefix("bearer ") { return String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            // "Bearer " compared on bytes, case-insensitively, without Foundation.
+            let bytes = authorization.utf8
+            if bytes.count > 7, bytes.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) {
+                return trimmed(authorization.utf8.dropFirst(7))
+            }
         }
-        return request.headers[.xApiKey]?.trimmingCharacters(in: .whitespaces)
+        return request.headers[.xApiKey].map { trimmed($0.utf8[...]) }
+    }
+
+    private static func trimmed(_ bytes: Substring.UTF8View) -> String {
+        var view = bytes
+        while let first = view.first, first == 0x20 || first == 0x09 { view = view.dropFirst() }
+        while let last = view.last, last == 0x20 || last == 0x09 { view = view.dropLast() }
+        return String(Substring(view))
     }
 
     func relay(_ endpoint: RelayEndpoint, _ request: Request, _ context: SluiceRequestContext) async throws -> Response {
