@@ -118,9 +118,9 @@ public struct Page: Sendable, Equatable {
     public let number: Int
     public let size: Int
 
-    /// Clamps the page to 1... and the size to 1...100 (default 20).
+    /// Clamps the page to 1...10,000,000 (no offset overflow) and the size to 1...100 (default 20).
     public init(number: Int?, size: Int?) {
-        self.number = max(1, number ?? 1)
+        self.number = min(10_000_000, max(1, number ?? 1))
         self.size = min(100, max(1, size ?? 20))
     }
 
