@@ -114,6 +114,30 @@ import Testing
     }
 
     @Test(arguments: Backend.all)
+    func anUpstreamSilentAfterTheFirstByteTimesOutWithoutCharge(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start(.slowStream(chunks: 5, delayMs: 3000, usage: true))
+        let env = try await TestEnvironment.make(backend)
+        try await env.test(.live) { client in
+            let root = try await client.loginRoot()
+            try await client.price("gpt-test", as: root)
+            try await client.channel(upstream, extra: #", "idle_timeout_ms": 300"#, as: root)
+            let (alice, aliceId) = try await client.newUser("alice")
+            try await client.topUp(aliceId, quota: 10_000_000, as: root)
+            let (key, tokenId) = try await client.key(as: alice)
+            let port = try #require(client.port)
+            let response = try await HTTPClient.shared.execute(streamRequest(port: port, key: key, body: chatBody(stream: true, maxTokens: 100)), timeout: .seconds(30))
+            var text = ""
+            do { for try await chunk in response.body { text += String(buffer: chunk) } } catch {}
+            #expect(text.contains("word0"), "the first chunk came through")
+            #expect(!text.contains("word1"))
+            #expect(text.contains("upstream_error"), "then the client is told the upstream went silent")
+            let token = try await client.call(.get, "/api/token/\(tokenId)", as: alice)
+            #expect(token.data["used_quota"].int == 0, "a failed stream is not charged")
+        }
+        await upstream.stop()
+    }
+
+    @Test(arguments: Backend.all)
     func aSilentUpstreamTimesOutAndTheNextChannelServes(_ backend: Backend) async throws {
         let silent = try await FakeUpstream.start(.hang)
         let working = try await FakeUpstream.start(.answer(prompt: 5, completion: 5))

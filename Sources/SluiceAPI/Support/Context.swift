@@ -15,6 +15,8 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
         requestId = RandomSecret.string(count: 16)
+        // Every log line of the request carries the id its answer echoes in X-Request-Id.
+        logger[metadataKey: "request_id"] = .string(requestId)
     }
 
     /// The peer as an IP address.
