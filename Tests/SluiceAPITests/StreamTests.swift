@@ -115,12 +115,12 @@ import Testing
 
     @Test(arguments: Backend.all)
     func anUpstreamSilentAfterTheFirstByteTimesOutWithoutCharge(_ backend: Backend) async throws {
-        let upstream = try await FakeUpstream.start(.slowStream(chunks: 5, delayMs: 3000, usage: true))
+        let upstream = try await FakeUpstream.start(.slowStream(chunks: 3, delayMs: 8000, usage: true))
         let env = try await TestEnvironment.make(backend)
         try await env.test(.live) { client in
             let root = try await client.loginRoot()
             try await client.price("gpt-test", as: root)
-            try await client.channel(upstream, extra: #", "idle_timeout_ms": 300"#, as: root)
+            try await client.channel(upstream, extra: #", "idle_timeout_ms": 2000"#, as: root)
             let (alice, aliceId) = try await client.newUser("alice")
             try await client.topUp(aliceId, quota: 10_000_000, as: root)
             let (key, tokenId) = try await client.key(as: alice)

@@ -98,10 +98,8 @@ struct ChannelController: Sendable {
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
-        let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
         let all = try await services.channels.all().sorted { $0.id > $1.id }
-        let items = all.dropFirst(page.offset).prefix(page.size).map { ChannelDTO($0, health: services.relay.health.state($0.id)) }
-        return API.ok(Paged(items: Array(items), total: all.count, page: page.number, pageSize: page.size))
+        return API.ok(try Paged(all, request: request) { ChannelDTO($0, health: services.relay.health.state($0.id)) })
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -50,10 +50,7 @@ struct GroupController: Sendable {
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
-        let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
-        let all = try await services.groups.all()
-        let items = all.dropFirst(page.offset).prefix(page.size).map(GroupDTO.init)
-        return API.ok(Paged(items: Array(items), total: all.count, page: page.number, pageSize: page.size))
+        return API.ok(try Paged(try await services.groups.all(), request: request, GroupDTO.init))
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {

@@ -112,7 +112,8 @@ struct LogController: Sendable {
         var filter = try filter(request)
         if let username = request.query("username"), !username.isEmpty {
             guard let user = try await services.users.find(username: username) else {
-                return API.ok(Paged<LogDTO>(items: [], total: 0, page: 1, pageSize: 20))
+                let page = try page(request)
+                return API.ok(Paged<LogDTO>(items: [], total: 0, page: page.number, pageSize: page.size))
             }
             filter.userId = user.id
         }

@@ -80,10 +80,7 @@ struct ModelController: Sendable {
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         _ = try await auth.admin(request, context: context)
-        let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
-        let all = try await services.prices.all()
-        let items = all.dropFirst(page.offset).prefix(page.size).map { PriceDTO(id: $0.id, $0.price) }
-        return API.ok(Paged(items: Array(items), total: all.count, page: page.number, pageSize: page.size))
+        return API.ok(try Paged(try await services.prices.all(), request: request) { PriceDTO(id: $0.id, $0.price) })
     }
 
     @Sendable func get(_ request: Request, context: SluiceRequestContext) async throws -> Response {

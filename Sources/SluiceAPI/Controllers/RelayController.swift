@@ -133,13 +133,22 @@ struct RelayController: Sendable {
         return (fresh.remainQuota + fresh.usedQuota, fresh.usedQuota)
     }
 
+    /// The token a call's key names, after the relay's key checks.
+    func keyHolder(_ request: Request, _ context: SluiceRequestContext) async -> Result<CachedToken, RelayError> {
+        do {
+            let (cached, _) = try await services.relay.authenticate(key: Self.key(of: request),
+                                                                    clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies))
+            return .success(cached)
+        } catch {
+            return .failure(error)
+        }
+    }
+
     func subscription(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
         let cached: CachedToken
-        do {
-            (cached, _) = try await services.relay.authenticate(key: Self.key(of: request),
-                                                                clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies))
-        } catch {
-            return openAIError(error, context: context)
+        switch await keyHolder(request, context) {
+        case .success(let token): cached = token
+        case .failure(let error): return openAIError(error, context: context)
         }
         let (granted, _) = try await balance(cached.token)
         let usd = Double(granted) / Double(Quota.unitsPerUSD)
@@ -153,11 +162,9 @@ struct RelayController: Sendable {
 
     func usage(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
         let cached: CachedToken
-        do {
-            (cached, _) = try await services.relay.authenticate(key: Self.key(of: request),
-                                                                clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies))
-        } catch {
-            return openAIError(error, context: context)
+        switch await keyHolder(request, context) {
+        case .success(let token): cached = token
+        case .failure(let error): return openAIError(error, context: context)
         }
         let (_, used) = try await balance(cached.token)
         // total_usage is in US cents, as OpenAI's endpoint answers it.

@@ -298,3 +298,11 @@ struct Paged<Item: Encodable & Sendable>: Encodable, Sendable {
     let page: Int
     let pageSize: Int
 }
+
+extension Paged {
+    /// The page the request's `p`/`size` ask for, of a whole (small) collection.
+    init<Element>(_ all: [Element], request: Request, _ transform: (Element) -> Item) throws {
+        let page = Page(number: try request.intQuery("p", "page"), size: try request.intQuery("size", "page_size", "ps"))
+        self.init(items: all.dropFirst(page.offset).prefix(page.size).map(transform), total: all.count, page: page.number, pageSize: page.size)
+    }
+}
