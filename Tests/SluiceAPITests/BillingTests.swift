@@ -182,6 +182,9 @@ import Testing
             _ = try await client.call(.put, "/api/channel/", #"{"id": 1, "status": 1}"#, as: try await client.loginRoot())
             upstream.set(.answer(prompt: 10, completion: 5))
             #expect(try await client.relay("/v1/chat/completions", key: key, chatBody()).code == 200)
+            // Nothing stays reserved after failed, refused and answered calls alike.
+            let metrics = try await client.call(.get, "/metrics")
+            #expect(metrics.text.contains("sluice_reservations_outstanding_units 0"), "no leaked reservation")
         }
         let report = try await LedgerCheck(database: database).run()
         #expect(report.ok, "\(report.problems)")

@@ -31,6 +31,13 @@ import Testing
             #expect(metrics.text.contains("sluice_quota_spent_units"))
             #expect(metrics.text.contains("sluice_reservations_outstanding_units"))
 
+            // The console's pages carry security headers.
+            let page = try await client.call(.get, "/")
+            #expect(page.code == 200)
+            #expect(page.headers[HTTPField.Name("Content-Security-Policy")!]?.contains("default-src 'self'") == true)
+            #expect(page.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
+            #expect(page.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
+
             // Admin actions and key reveals are audited.
             _ = try await client.call(.put, "/api/user/", #"{"id": \#(aliceId), "quota": 777}"#, as: root)
             _ = try await client.call(.post, "/api/token/\(id)/key", as: alice)
