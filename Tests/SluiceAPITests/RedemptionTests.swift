@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import HTTPTypes
 import HummingbirdTesting
 import SluiceAPI
@@ -287,7 +290,9 @@ import Testing
         let env = try await TestEnvironment.make(backend)
         let database = try env.openDatabase()
         // AsyncHTTPClient opens parallel connections, so the 20 requests really race on the server.
+        let race = RaceClient()
         try await env.test(.ahc(.http)) { client in
+            let port = try #require(client.port)
             let root = try await client.loginRoot()
             let (alice, _) = try await client.newUser("alice")
 
@@ -295,7 +300,7 @@ import Testing
             let tokenCode = try await Self.codes(client, #"{"name": "race", "kind": "token", "quota": 1000}"#, as: root)[0]
             let tokenAnswers = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<20 {
-                    group.addTask { try await client.call(.post, "/api/token/redeem", #"{"key": "\#(tokenCode)"}"#).code }
+                    group.addTask { try await race.post(port, "/api/token/redeem", #"{"key": "\#(tokenCode)"}"#) }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
@@ -306,7 +311,7 @@ import Testing
             let topupCode = try await Self.codes(client, #"{"name": "race2", "quota": 1000}"#, as: root)[0]
             let topupAnswers = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<20 {
-                    group.addTask { try await client.call(.post, "/api/user/topup", #"{"key": "\#(topupCode)"}"#, as: alice).code }
+                    group.addTask { try await race.post(port, "/api/user/topup", #"{"key": "\#(topupCode)"}"#, cookie: alice) }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
@@ -317,7 +322,7 @@ import Testing
             let many = try await Self.codes(client, #"{"name": "many", "count": 20, "quota": 7}"#, as: root)
             let manyAnswers = try await withThrowingTaskGroup(of: Int.self) { group in
                 for code in many {
-                    group.addTask { try await client.call(.post, "/api/user/topup", #"{"key": "\#(code)"}"#, as: alice).code }
+                    group.addTask { try await race.post(port, "/api/user/topup", #"{"key": "\#(code)"}"#, cookie: alice) }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
@@ -328,6 +333,7 @@ import Testing
             try await sql.raw("SELECT COUNT(*) AS n FROM tokens WHERE redemption_id IS NOT NULL").first()?.decode(column: "n", as: Int.self)
         }
         #expect(issued == 1, "exactly one token was issued")
+        try await race.shutdown()
         let topupLogs = try await database.withSQL { sql in
             try await sql.raw("SELECT COUNT(*) AS n FROM logs WHERE type = 1").first()?.decode(column: "n", as: Int.self)
         }
@@ -599,4 +605,28 @@ import Testing
         guard answer.code == 200 else { throw TestSetupError("redemption: \(answer.text)") }
         return answer.data.array.compactMap(\.string)
     }
+}
+
+
+/// Sends racing requests on connections of their own (one per request, waiting as long as a loaded machine needs),
+/// so that the server sees them at the same moment.
+final class RaceClient: Sendable {
+    let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(60), read: .seconds(60)))
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    func post(_ port: Int, _ path: String, _ body: String, cookie: Credential = .none) async throws -> Int {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if case .cookie(let value) = cookie { request.headers.add(name: "Cookie", value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await client.execute(request, timeout: .seconds(90))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return Int(response.status.code)
+    }
+
+    func shutdown() async throws { try await client.shutdown() }
 }

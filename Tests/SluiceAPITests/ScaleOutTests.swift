@@ -120,7 +120,7 @@ struct ScaleOutTests {
         _ = try await b.process.waitForExit(seconds: 5)
         // B's calls answered in its last flush interval die with it (the documented crash window); A can spend the rest.
         var spent = 0
-        let exhausted = try await eventually(20) {
+        let exhausted = try await eventually(90) {
             let code = try await a.call(thirdKey)
             if code == 200 { spent += 1 }
             return code == 401
