@@ -87,11 +87,7 @@ struct ChannelController: Sendable {
     }
 
     func addRoutes(to router: RouterGroup<SluiceRequestContext>) {
-        router.get("", use: list)
-        router.post("", use: create)
-        router.put("", use: update)
-        router.get(":id", use: get)
-        router.delete(":id", use: delete)
+        router.addCollection(list: list, create: create, update: update, get: get, delete: delete)
         router.post(":id/test", use: test)
         router.get(":id/test", use: test)
     }

@@ -41,11 +41,7 @@ struct GroupController: Sendable {
     }
 
     func addRoutes(to router: RouterGroup<SluiceRequestContext>) {
-        router.get("", use: list)
-        router.post("", use: create)
-        router.put("", use: update)
-        router.get(":id", use: get)
-        router.delete(":id", use: delete)
+        router.addCollection(list: list, create: create, update: update, get: get, delete: delete)
     }
 
     @Sendable func list(_ request: Request, context: SluiceRequestContext) async throws -> Response {

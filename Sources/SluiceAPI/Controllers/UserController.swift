@@ -291,6 +291,21 @@ struct UserController: Sendable {
     }
 }
 
+/// A management handler.
+typealias Handler = @Sendable (Request, SluiceRequestContext) async throws -> Response
+
+extension RouterGroup where Context == SluiceRequestContext {
+    /// The contract's shape of an admin collection: `GET /`, `POST /`, `PUT /` (id in the body), `GET /:id`, `DELETE /:id`.
+    func addCollection(list: @escaping Handler, create: @escaping Handler, update: @escaping Handler, get: @escaping Handler,
+                       delete: @escaping Handler) {
+        self.get("", use: list)
+        post("", use: create)
+        put("", use: update)
+        self.get(":id", use: get)
+        self.delete(":id", use: delete)
+    }
+}
+
 /// A page of a collection: `{items, total, page, page_size}`.
 struct Paged<Item: Encodable & Sendable>: Encodable, Sendable {
     let items: [Item]

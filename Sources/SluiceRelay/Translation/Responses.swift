@@ -100,6 +100,24 @@ extension Translation {
 
     // MARK: - Errors
 
+    /// Anthropic's error type for an HTTP status, or nil outside 400...599 (an error inside a 200 stream).
+    static func anthropicErrorType(status: Int) -> String? {
+        switch status {
+        case 400: return "invalid_request_error"
+        case 401: return "authentication_error"
+        case 402: return "billing_error"
+        case 403: return "permission_error"
+        case 404: return "not_found_error"
+        case 413: return "request_too_large"
+        case 429: return "rate_limit_error"
+        case 503, 529: return "overloaded_error"
+        case 504: return "timeout_error"
+        case 500...599: return "api_error"
+        case 400...499: return "invalid_request_error"
+        default: return nil
+        }
+    }
+
     /// Renders an upstream OpenAI-format error body as an Anthropic error body
     /// `{"type": "error", "error": {"type", "message"}}`.
     ///
@@ -112,19 +130,9 @@ extension Translation {
         let error = body["error"]
         let message = errorMessage(body, status: status)
         let type: String
-        switch status {
-        case 400: type = "invalid_request_error"
-        case 401: type = "authentication_error"
-        case 402: type = "billing_error"
-        case 403: type = "permission_error"
-        case 404: type = "not_found_error"
-        case 413: type = "request_too_large"
-        case 429: type = "rate_limit_error"
-        case 503, 529: type = "overloaded_error"
-        case 504: type = "timeout_error"
-        case 500...599: type = "api_error"
-        case 400...499: type = "invalid_request_error"
-        default:
+        switch anthropicErrorType(status: status) {
+        case let byStatus?: type = byStatus
+        case nil:
             let openAIType = error["type"].string ?? ""
             let code = error["code"].string ?? ""
             if openAIType == "insufficient_quota" || code == "insufficient_quota" {
@@ -156,22 +164,7 @@ extension Translation {
     /// server_error, ...); without one, the upstream HTTP `status` does.
     public static func anthropicErrorToOpenAI(_ body: JSON, status: Int) -> JSON {
         let message = errorMessage(body, status: status)
-        var anthropicType = body["error"]["type"].string
-        if anthropicType == nil {
-            switch status {
-            case 400: anthropicType = "invalid_request_error"
-            case 401: anthropicType = "authentication_error"
-            case 402: anthropicType = "billing_error"
-            case 403: anthropicType = "permission_error"
-            case 404: anthropicType = "not_found_error"
-            case 413: anthropicType = "request_too_large"
-            case 429: anthropicType = "rate_limit_error"
-            case 503, 529: anthropicType = "overloaded_error"
-            case 504: anthropicType = "timeout_error"
-            case 400...499: anthropicType = "invalid_request_error"
-            default: anthropicType = "api_error"
-            }
-        }
+        let anthropicType = body["error"]["type"].string ?? anthropicErrorType(status: status) ?? "api_error"
         let type: String, code: String
         switch anthropicType {
         case "invalid_request_error": (type, code) = ("invalid_request_error", "invalid_request_error")
