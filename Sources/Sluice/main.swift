@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import SluiceAPI
 import SluiceStore
 
 /// The `sluice` command.
-@main
 struct SluiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
@@ -65,5 +66,26 @@ struct DoctorCommand: AsyncParsableCommand {
         let failed = findings.filter { !$0.ok }.count
         print(failed == 0 ? "sluice doctor: everything looks right" : "sluice doctor: \(failed) problem(s) to fix")
         if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+// NIO's event loops run Sluice's tasks too: a call then stays on the thread whose socket it came in on, instead of
+// hopping to the cooperative pool and back for each await (docs/performance.md, finding 1). Blocking work (SQLite,
+// bcrypt) runs on thread pools of its own. Installed before any task starts.
+LoggingSystem.bootstrap({ label, provider in LineLogHandler(label: label, metadataProvider: provider) }, metadataProvider: nil)
+_ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+await runSluice()
+
+/// What ArgumentParser's async `main` does; written out because top-level code cannot pick the async overload.
+func runSluice() async {
+    do {
+        var command = try SluiceCommand.parseAsRoot()
+        if var asyncCommand = command as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try command.run()
+        }
+    } catch {
+        SluiceCommand.exit(withError: error)
     }
 }

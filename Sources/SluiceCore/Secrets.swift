@@ -38,8 +38,41 @@ public struct SecretBox: Sendable {
 
     /// The lookup index of a secret: hex HMAC-SHA256 under the lookup key.
     public func lookupHash(_ secret: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: lookupKey)
-        return Hex.encode(mac)
+        Hex.encode(lookupDigest(secret).bytes)
+    }
+
+    /// The same HMAC as 32 bytes, for in-memory indexes: no hex string to build and hash again.
+    public func lookupDigest(_ secret: String) -> KeyDigest {
+        var mac = HMAC<SHA256>(key: lookupKey)
+        var secret = secret
+        secret.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        return KeyDigest(mac.finalize())
+    }
+}
+
+/// An HMAC-SHA256 value as four words: hashed and compared without allocating.
+public struct KeyDigest: Hashable, Sendable {
+    let words: (UInt64, UInt64, UInt64, UInt64)
+
+    init(_ mac: some MessageAuthenticationCode) {
+        words = mac.withUnsafeBytes { raw in
+            (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+             raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
+    }
+
+    /// The 32 bytes, in order.
+    public var bytes: [UInt8] {
+        withUnsafeBytes(of: words) { Array($0) }
+    }
+
+    public static func == (a: KeyDigest, b: KeyDigest) -> Bool {
+        a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
     }
 }
 
@@ -96,9 +129,17 @@ public enum RandomSecret {
 
     /// Whether `key` has the shape of an API key.
     public static func looksLikeAPIKey(_ key: String) -> Bool {
-        let bytes = Array(key.utf8)
-        guard bytes.count == 51, key.hasPrefix("sk-") else { return false }
-        return bytes[3...].allSatisfy { alphanumerics.contains($0) }
+        var key = key
+        return key.withUTF8 { bytes in
+            guard bytes.count == 51, bytes[0] == UInt8(ascii: "s"), bytes[1] == UInt8(ascii: "k"), bytes[2] == UInt8(ascii: "-") else { return false }
+            for byte in bytes[3...] {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"): continue
+                default: return false
+                }
+            }
+            return true
+        }
     }
 
     /// The masked form shown in lists: `sk-ABCD**********wxyz`.

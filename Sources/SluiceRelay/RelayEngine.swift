@@ -54,7 +54,8 @@ public final class RelayEngine: Sendable {
         let request: RelayRequest
         let token: Token
         let userId: Int64?
-        let body: JSON
+        /// The fields of the body admission read; the body itself stays bytes in `request.body`.
+        let summary: RequestSummary
         let model: String
         let stream: Bool
         let groups: [Group]
@@ -64,6 +65,11 @@ public final class RelayEngine: Sendable {
         let rateKeys: [String]
         let started: ContinuousClock.Instant
         let createdAt: Int64
+
+        /// The body as a tree, for rewriting and translation (admission has already found it valid).
+        func parsedBody() throws(RelayError) -> JSON {
+            do { return try JSON.parse(request.body.readableBytesView) } catch { throw .invalidRequest("The request body is not valid JSON: \(error)") }
+        }
     }
 
     /// The key holder's token: key, status, expiry, IP (in the contract's order).
@@ -103,14 +109,19 @@ public final class RelayEngine: Sendable {
         let started = ContinuousClock.now
         let (cached, owner) = try await authenticate(key: request.key, clientIP: request.clientIP)
         let token = cached.token
-        // The body: parsed once.
-        let body: JSON
-        do { body = try JSON.parse(request.body.readableBytesView) } catch { throw .invalidRequest("The request body is not valid JSON: \(error)") }
-        guard body.object != nil else { throw .invalidRequest("The request body must be a JSON object") }
-        guard let model = body["model"].string, !model.isEmpty else { throw .invalidRequest("model is required") }
-        let stream = body["stream"].bool ?? false
-        if request.endpoint == .messages, body["messages"].array == nil { throw .invalidRequest("messages is required") }
-        if request.endpoint == .chatCompletions, body["messages"].array == nil { throw .invalidRequest("messages is required") }
+        // The body: validated in one pass that reads only the fields admission needs.
+        let scanned: RequestSummary?
+        do {
+            scanned = try RequestSummary.scan(request.body)
+        } catch let error as RequestSummary.DuplicateKey {
+            throw .invalidRequest("The request body has the key '\(error.name)' more than once")
+        } catch {
+            throw .invalidRequest("The request body is not valid JSON: \(error)")
+        }
+        guard let summary = scanned else { throw .invalidRequest("The request body must be a JSON object") }
+        guard let model = summary.model, !model.isEmpty else { throw .invalidRequest("model is required") }
+        let stream = summary.stream ?? false
+        if request.endpoint == .messages || request.endpoint == .chatCompletions, !summary.messagesIsArray { throw .invalidRequest("messages is required") }
         // Model whitelist of the token, then of its groups.
         if token.modelLimitsEnabled, !cached.modelLimits.contains(model) { throw .modelNotAllowed(model) }
         let snapshot = catalog.snapshot
@@ -140,7 +151,7 @@ public final class RelayEngine: Sendable {
             worst = Pricing.callCost(callPrice: price.callPrice ?? Micros(raw: 0), ratio: maxRatio)
         case .usage:
             let maxTokens = request.endpoint == .embeddings ? 0
-                : (body["max_completion_tokens"].int ?? body["max_tokens"].int ?? price.maxOutputTokens)
+                : (summary.maxCompletionTokens ?? summary.maxTokens ?? price.maxOutputTokens)
             worst = Pricing.usageCost(promptTokens: promptEstimate, completionTokens: max(0, maxTokens), price: price, ratio: maxRatio)
         }
         let reservation: Reservation
@@ -154,7 +165,7 @@ public final class RelayEngine: Sendable {
             case .userInsufficient: throw .insufficientQuota("Your balance cannot cover this call (needs up to \(worst) units)")
             }
         }
-        return Admitted(request: request, token: token, userId: token.userId, body: body, model: model, stream: stream, groups: groups,
+        return Admitted(request: request, token: token, userId: token.userId, summary: summary, model: model, stream: stream, groups: groups,
                         price: price, reservation: reservation, promptEstimate: promptEstimate,
                         rateKeys: limits.map(\.key), started: started, createdAt: Clock.nowSeconds())
     }
@@ -331,18 +342,23 @@ public final class RelayEngine: Sendable {
         // A whole answer.
         let bytes: ByteBuffer
         do { bytes = try await response.body.collect(upTo: settings.maxResponseBytes) } catch { return .failed("reading the answer: \(Self.describe(error))") }
-        let parsed = try? JSON.parse(bytes.readableBytesView)
-        guard let parsed else { return .failed("the upstream answered malformed JSON") }
-        let usage = Usage.from(parsed) ?? Usage(prompt: call.promptEstimate, completion: Self.estimateTokens(textOf: parsed))
-        let out = plan.translateResponse(parsed, original: bytes)
-        settle(call, channel: channel, group: group, usage: usage, stream: false)
+        // Usage is read in place; the answer is parsed into a tree only to translate it or to count its text.
+        var usage = AnswerFacts.scan(bytes)?.usage.usage
+        var parsed: JSON?
+        if usage == nil || plan.translate != .none {
+            parsed = try? JSON.parse(bytes.readableBytesView)
+            guard parsed != nil else { return .failed("the upstream answered malformed JSON") }
+        }
+        if usage == nil, let parsed { usage = Usage(prompt: call.promptEstimate, completion: Self.estimateTokens(textOf: parsed)) }
+        let out = parsed.map { plan.translateResponse($0, original: bytes) } ?? bytes
+        await settle(call, channel: channel, group: group, usage: usage ?? Usage(prompt: call.promptEstimate, completion: 0), stream: false)
         return .done(.complete(status: status, headers: headers + [("Content-Type", "application/json")], body: out))
     }
 
     // MARK: settlement
 
     /// Charges the exact cost of a call that was answered, logs it and counts its tokens.
-    func settle(_ call: Admitted, channel: Channel, group: Group, usage: Usage, stream: Bool, note: String = "") {
+    func settle(_ call: Admitted, channel: Channel, group: Group, usage: Usage, stream: Bool, note: String = "") async {
         let cost: Int64
         switch call.token.billingMode {
         case .perCall: cost = Pricing.callCost(callPrice: call.price.callPrice ?? Micros(raw: 0), ratio: group.ratio)
@@ -361,7 +377,9 @@ public final class RelayEngine: Sendable {
         keys[0] = "g:\(group.name):" + (call.userId.map { "u\($0)" } ?? "t\(call.token.id)")
         if let sharedRates {
             let now = Clock.nowSeconds()
-            Task { try? await sharedRates.addTokens(tokens, keys: keys, now: now) }
+            // Counted before the answer ends, so that the caller's next call sees these tokens; in a task of its own,
+            // so that a caller who leaves cannot cancel the count.
+            await Task { try? await sharedRates.addTokens(tokens, keys: keys, now: now) }.value
         } else {
             rateLimiter.addTokens(tokens, to: keys)
         }

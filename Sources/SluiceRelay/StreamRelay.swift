@@ -63,48 +63,51 @@ public final class StreamRelay: Sendable {
         }
         var receivedEvents = 0
         do {
+            if plan.translate == .none {
+                // The upstream's bytes go through as they came, event by event; only the usage chunk the caller did
+                // not ask for is left out. Each event's data is read in place for usage.
+                var framer = SSEFramer()
+                let strip = plan.stripUsageChunk
+                func visit(_ data: UnsafeBufferPointer<UInt8>) -> Bool {
+                    receivedEvents += 1
+                    return tracker.observe(data: data) && strip
+                }
+                for try await chunk in body {
+                    let out = framer.feed(chunk, visit)
+                    if out.readableBytes > 0 { try await send(out) }
+                }
+                let out = framer.finish(visit)
+                if receivedEvents == 0 { throw EmptyStream() }
+                if out.readableBytes > 0 { try await send(out) }
+                await finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "")
+                return
+            }
             for try await chunk in body {
                 let events = parser.feed(chunk.readableBytesView)
                 receivedEvents += events.count
-                var usageOnly = false
-                for event in events where tracker.observe(event) { usageOnly = true }
-                if plan.translate == .none && !(plan.stripUsageChunk && usageOnly) {
-                    // The upstream's bytes as they came.
-                    try await send(chunk)
-                } else if plan.translate == .none {
-                    // The same events without the usage chunk the caller did not ask for.
-                    var out = ByteBuffer()
-                    for event in events where !StreamUsageTracker.isUsageOnly(event) { out.writeString(event.wire) }
-                    if out.readableBytes > 0 { try await send(out) }
-                } else {
-                    let out = translated(events)
-                    if out.readableBytes > 0 { try await send(out) }
-                }
+                for event in events { tracker.observe(event) }
+                let out = translated(events)
+                if out.readableBytes > 0 { try await send(out) }
             }
             let tail = parser.finish()
             receivedEvents += tail.count
             for event in tail { tracker.observe(event) }
             if receivedEvents == 0 { throw EmptyStream() }
-            var out = ByteBuffer()
-            if plan.translate == .none {
-                for event in tail where !(plan.stripUsageChunk && StreamUsageTracker.isUsageOnly(event)) { out.writeString(event.wire) }
-            } else {
-                out = translated(tail)
-            }
+            var out = translated(tail)
             switch plan.translate {
-            case .none: break
+            case .none: break  // handled above
             case .anthropicOverOpenAI: for item in toAnthropic.finish() { out.writeString(item.wire) }
             case .openAIOverAnthropic: for item in toOpenAI.finish() { out.writeString(item.wire) }
             }
             if out.readableBytes > 0 { try await send(out) }
-            finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "")
+            await finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "")
         } catch is ClientGone {
             // The client left: charge the prompt and what was delivered; leaving the loop cancels the upstream request.
-            finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "client disconnected")
+            await finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "client disconnected")
             throw ClientGone()
         } catch {
             // The upstream failed mid-stream: no charge; tell the client in its format.
-            finish(charge: nil, note: RelayEngine.describe(error))
+            await finish(charge: nil, note: RelayEngine.describe(error))
             let failure = RelayError(status: 502, code: "upstream_error", type: "server_error",
                                      message: "The upstream stream failed: \(RelayEngine.describe(error))")
             var out = ByteBuffer()
@@ -117,7 +120,7 @@ public final class StreamRelay: Sendable {
     }
 
     /// Settles once: charges `charge` usage, or releases when nil.
-    func finish(charge usage: Usage?, note: String) {
+    func finish(charge usage: Usage?, note: String) async {
         let first = finished.withLock { done -> Bool in
             if done { return false }
             done = true
@@ -126,7 +129,7 @@ public final class StreamRelay: Sendable {
         guard first else { return }
         if let usage {
             engine.health.succeeded(channel.id)
-            engine.settle(call, channel: channel, group: group, usage: usage, stream: true, note: note)
+            await engine.settle(call, channel: channel, group: group, usage: usage, stream: true, note: note)
         } else {
             engine.health.failed(channel.id, error: note)
             engine.ledger.release(call.reservation)
@@ -152,42 +155,36 @@ struct StreamUsageTracker {
     /// Reads an event; answers whether it is an OpenAI usage-only chunk (no choices, a usage).
     @discardableResult
     mutating func observe(_ event: SSEEvent) -> Bool {
-        guard event.data != "[DONE]", let json = try? JSON.parse(Array(event.data.utf8)) else { return false }
+        var data = event.data
+        return data.withUTF8 { observe(data: $0) }
+    }
+
+    /// Reads an event's data in place; answers whether it is an OpenAI usage-only chunk (no choices, a usage).
+    mutating func observe(data: UnsafeBufferPointer<UInt8>) -> Bool {
+        if data.count == 6, data.elementsEqual("[DONE]".utf8) { return false }
+        guard let facts = AnswerFacts.scan(data) else { return false }
         switch upstream {
         case .openai:
-            if let usage = Usage.from(json) {
+            if let usage = facts.usage.usage {
                 reported = usage
-                if json["choices"].array?.isEmpty ?? true { return true }
+                if !facts.hasChoices { return true }
             }
-            for choice in json["choices"].array ?? [] {
-                deliveredBytes += choice["delta"]["content"].string?.utf8.count ?? 0
-                deliveredBytes += choice["text"].string?.utf8.count ?? 0
-                for call in choice["delta"]["tool_calls"].array ?? [] { deliveredBytes += call["function"]["arguments"].string?.utf8.count ?? 0 }
-            }
+            deliveredBytes += facts.choiceTextBytes
         case .anthropic:
-            switch json["type"].string {
+            switch facts.type {
             case "message_start":
-                let usage = json["message"]["usage"]
-                if let input = usage["input_tokens"].int {
-                    promptReported = input + (usage["cache_read_input_tokens"].int ?? 0) + (usage["cache_creation_input_tokens"].int ?? 0)
-                }
+                let usage = facts.messageUsage
+                if let input = usage.inputTokens { promptReported = input + (usage.cacheRead ?? 0) + (usage.cacheCreation ?? 0) }
             case "message_delta":
-                if let output = json["usage"]["output_tokens"].int {
-                    reported = Usage(prompt: promptReported ?? json["usage"]["input_tokens"].int ?? 0, completion: output)
+                if let output = facts.usage.outputTokens {
+                    reported = Usage(prompt: promptReported ?? facts.usage.inputTokens ?? 0, completion: output)
                 }
             case "content_block_delta":
-                deliveredBytes += json["delta"]["text"].string?.utf8.count ?? 0
-                deliveredBytes += json["delta"]["partial_json"].string?.utf8.count ?? 0
+                deliveredBytes += facts.deltaTextBytes
             default: break
             }
         }
         return false
-    }
-
-    /// Whether an OpenAI stream event carries only usage.
-    static func isUsageOnly(_ event: SSEEvent) -> Bool {
-        guard event.data.contains("\"usage\""), let json = try? JSON.parse(Array(event.data.utf8)) else { return false }
-        return Usage.from(json) != nil && (json["choices"].array?.isEmpty ?? true)
     }
 
     /// The reported usage, else the prompt estimate and a count of the delivered text.

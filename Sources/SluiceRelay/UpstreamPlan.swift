@@ -30,43 +30,35 @@ struct UpstreamPlan: Sendable {
         let upstreamModel = channel.upstreamModel(call.model)
         clientModel = call.model
         callerFormat = endpoint.format
-        let clientWantsUsage = call.body["stream_options"]["include_usage"].bool ?? false
+        let clientWantsUsage = call.summary.includeUsage ?? false
         self.clientWantsUsage = clientWantsUsage
         stripUsageChunk = call.stream && endpoint.format == .openai && channel.type == .openai && endpoint != .embeddings && !clientWantsUsage
         switch (endpoint.format, channel.type) {
         case (.openai, .openai):
             translate = .none
             path = endpoint.rawValue
-            var needsRewrite = upstreamModel != call.model
-            if call.stream, endpoint != .embeddings, !clientWantsUsage { needsRewrite = true }
-            if needsRewrite {
-                var body = call.body
+            let askForUsage = call.stream && endpoint != .embeddings && !clientWantsUsage
+            if let edited = Self.edit(call, model: upstreamModel, addUsageOption: askForUsage) {
+                self.body = edited
+            } else {
+                var body = try call.parsedBody()
                 body["model"] = .string(upstreamModel)
-                if call.stream, endpoint != .embeddings {
+                if askForUsage {
                     var options = body["stream_options"]
                     if options.object == nil { options = .object([]) }
                     options["include_usage"] = .bool(true)
                     body["stream_options"] = options
                 }
                 self.body = ByteBuffer(bytes: body.serialized())
-            } else {
-                // Untouched: the client's bytes go up as they came.
-                self.body = call.request.body
             }
         case (.anthropic, .anthropic):
             translate = .none
             path = "/v1/messages"
-            if upstreamModel != call.model {
-                var body = call.body
-                body["model"] = .string(upstreamModel)
-                self.body = ByteBuffer(bytes: body.serialized())
-            } else {
-                self.body = call.request.body
-            }
+            self.body = Self.edit(call, model: upstreamModel, addUsageOption: false) ?? call.request.body
         case (.anthropic, .openai):
             translate = .anthropicOverOpenAI
             path = "/v1/chat/completions"
-            var body = try Translation.anthropicRequestToOpenAI(call.body)
+            var body = try Translation.anthropicRequestToOpenAI(try call.parsedBody())
             body["model"] = .string(upstreamModel)
             self.body = ByteBuffer(bytes: body.serialized())
         case (.openai, .anthropic):
@@ -75,10 +67,39 @@ struct UpstreamPlan: Sendable {
             }
             translate = .openAIOverAnthropic
             path = "/v1/messages"
-            var body = try Translation.openAIRequestToAnthropic(call.body, defaultMaxTokens: call.price.maxOutputTokens)
+            var body = try Translation.openAIRequestToAnthropic(try call.parsedBody(), defaultMaxTokens: call.price.maxOutputTokens)
             body["model"] = .string(upstreamModel)
             self.body = ByteBuffer(bytes: body.serialized())
         }
+    }
+
+    /// The caller's body with the model renamed and `stream_options.include_usage` added, edited as bytes: the
+    /// caller's bytes go up untouched when neither is needed. Nil when the edit needs the tree (the caller sent
+    /// `stream_options` without `include_usage: true`).
+    static func edit(_ call: RelayEngine.Admitted, model: String, addUsageOption: Bool) -> ByteBuffer? {
+        edit(call.request.body, summary: call.summary, model: model, addUsageOption: addUsageOption)
+    }
+
+    static func edit(_ original: ByteBuffer, summary: RequestSummary, model: String, addUsageOption: Bool) -> ByteBuffer? {
+        let rename = model != summary.model
+        guard rename || addUsageOption else { return original }
+        if addUsageOption, summary.hasStreamOptions { return nil }
+        guard let modelRange = summary.modelRange else { return nil }
+        var out = ByteBuffer()
+        out.reserveCapacity(original.readableBytes + model.utf8.count + 48)
+        var cut = original
+        let brace = summary.objectStart + 1
+        out.writeImmutableBuffer(cut.readSlice(length: brace)!)
+        if addUsageOption { out.writeStaticString("\"stream_options\":{\"include_usage\":true},") }
+        if rename {
+            out.writeImmutableBuffer(cut.readSlice(length: modelRange.lowerBound - brace)!)
+            var name: [UInt8] = []
+            JSON.writeString(model, to: &name)
+            out.writeBytes(name)
+            cut.moveReaderIndex(forwardBy: modelRange.count)
+        }
+        out.writeImmutableBuffer(cut)
+        return out
     }
 
     /// A whole answer in the caller's format (the upstream's bytes untouched when no translation is needed).

@@ -291,7 +291,14 @@ import Testing
         let database = try env.openDatabase()
         // AsyncHTTPClient opens parallel connections, so the 20 requests really race on the server.
         let race = RaceClient()
-        try await env.test(.ahc(.http)) { client in
+        // A failure below must still shut the race client down, or its deinit stops the whole test process.
+        func racing(_ body: () async throws -> Void) async throws {
+            do { try await body() } catch {
+                try? await race.shutdown()
+                throw error
+            }
+        }
+        try await racing { try await env.test(.ahc(.http)) { client in
             let port = try #require(client.port)
             let root = try await client.loginRoot()
             let (alice, _) = try await client.newUser("alice")
@@ -328,7 +335,7 @@ import Testing
             }
             #expect(manyAnswers.allSatisfy { $0 == 200 }, "\(manyAnswers)")
             #expect(try await client.call(.get, "/api/user/self", as: alice).data["quota"].int == 1000 + 20 * 7)
-        }
+        } }
         let issued = try await database.withSQL { sql in
             try await sql.raw("SELECT COUNT(*) AS n FROM tokens WHERE redemption_id IS NOT NULL").first()?.decode(column: "n", as: Int.self)
         }

@@ -98,7 +98,7 @@ struct UserController: Sendable {
         guard let password = body.password else { throw APIError.badRequest("password is required") }
         try User.validateUsername(username)
         try User.validatePassword(password)
-        guard let user = try await services.users.create(username: username, passwordHash: PasswordHasher.hash(password),
+        guard let user = try await services.users.create(username: username, passwordHash: try await PasswordHasher.hash(password),
                                                          role: User.Role.user, group: Group.defaultName,
                                                          quota: services.config.newUserQuota) else {
             throw APIError.conflict("The username '\(username)' is already taken")
@@ -117,7 +117,7 @@ struct UserController: Sendable {
             throw APIError.tooMany("Too many failed logins; try again in \(wait) seconds", retryAfter: wait)
         }
         guard let user = try await services.users.find(username: username),
-              PasswordHasher.verify(password, hash: user.passwordHash) else {
+              try await PasswordHasher.verify(password, hash: user.passwordHash) else {
             services.loginFailuresByName.record(nameKey)
             services.loginFailuresByAddress.record(addressKey)
             throw APIError.unauthorized("Wrong username or password")
@@ -147,11 +147,11 @@ struct UserController: Sendable {
             user.displayName = name
         }
         if let password = body.password {
-            guard let original = body.originalPassword, PasswordHasher.verify(original, hash: user.passwordHash) else {
+            guard let original = body.originalPassword, try await PasswordHasher.verify(original, hash: user.passwordHash) else {
                 throw APIError.badRequest("original_password is wrong")
             }
             try User.validatePassword(password)
-            user.passwordHash = PasswordHasher.hash(password)
+            user.passwordHash = try await PasswordHasher.hash(password)
         }
         try await services.users.update(user)
         return API.ok(UserDTO(user))
@@ -201,7 +201,7 @@ struct UserController: Sendable {
         guard try await services.groups.find(name: group) != nil else { throw APIError.badRequest("group: unknown group '\(group)'") }
         let quota = body.quota ?? 0
         guard quota >= 0 else { throw APIError.badRequest("quota must not be negative") }
-        guard var user = try await services.users.create(username: username, passwordHash: PasswordHasher.hash(password), role: role,
+        guard var user = try await services.users.create(username: username, passwordHash: try await PasswordHasher.hash(password), role: role,
                                                          group: group, quota: quota) else {
             throw APIError.conflict("The username '\(username)' is already taken")
         }
@@ -241,7 +241,7 @@ struct UserController: Sendable {
         if let name = body.displayName { user.displayName = name }
         if let password = body.password, !password.isEmpty {
             try User.validatePassword(password)
-            user.passwordHash = PasswordHasher.hash(password)
+            user.passwordHash = try await PasswordHasher.hash(password)
         }
         let quotaChanged = body.quota.map { $0 != user.quota } ?? false
         if let quota = body.quota {

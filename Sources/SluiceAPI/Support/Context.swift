@@ -14,7 +14,7 @@ public struct SluiceRequestContext: RequestContext, RemoteAddressRequestContext 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
-        requestId = RandomSecret.string(count: 16)
+        requestId = RequestID.next()
         // Every log line of the request carries the id its answer echoes in X-Request-Id.
         logger[metadataKey: "request_id"] = .string(requestId)
     }

@@ -14,9 +14,9 @@ public struct CachedToken: Sendable {
 /// Entries are dropped when the change feed names their token or user.
 public final class KeyCache: Sendable {
     struct State {
-        var byHash: [String: CachedToken] = [:]
-        var hashById: [Int64: String] = [:]
-        var unknown: [String: Double] = [:]
+        var byHash: [KeyDigest: CachedToken] = [:]
+        var hashById: [Int64: KeyDigest] = [:]
+        var unknown: [KeyDigest: Double] = [:]
     }
 
     let tokens: TokenStore
@@ -35,14 +35,14 @@ public final class KeyCache: Sendable {
     /// The token with that key, or nil.
     public func lookup(key: String) async throws -> CachedToken? {
         guard RandomSecret.looksLikeAPIKey(key) else { return nil }
-        let hash = secrets.lookupHash(key)
-        let now = Date().timeIntervalSince1970
+        let hash = secrets.lookupDigest(key)
         let cached = state.withLock { state -> (CachedToken?, Bool) in
             if let entry = state.byHash[hash] { return (entry, true) }
-            if let seen = state.unknown[hash], now - seen < unknownSeconds { return (nil, true) }
+            if let seen = state.unknown[hash], Date().timeIntervalSince1970 - seen < unknownSeconds { return (nil, true) }
             return (nil, false)
         }
         if cached.1 { return cached.0 }
+        let now = Date().timeIntervalSince1970
         guard let token = try await tokens.find(key: key) else {
             state.withLock { state in
                 if state.unknown.count > 100_000 { state.unknown.removeAll() }
