@@ -68,9 +68,7 @@ public func ledgerCheck(_ config: SluiceConfig) async throws -> LedgerCheck.Repo
 /// The routes: `/healthz`, `/api/...`.
 func buildRouter(_ services: Services) -> Router<SluiceRequestContext> {
     let router = Router(context: SluiceRequestContext.self)
-    router.add(middleware: MetricsMiddleware(metrics: services.relay.metrics))
-    router.add(middleware: EnvelopeErrorMiddleware())
-    router.add(middleware: ConsoleHeadersMiddleware())
+    router.add(middleware: SluiceMiddleware(metrics: services.relay.metrics))
     router.add(middleware: FileMiddleware(services.config.publicDirectory ?? "Public", searchForIndexHtml: true,
                                           logger: services.logger))
     router.get("/healthz") { _, _ in

@@ -40,66 +40,16 @@ public final class StreamRelay: Sendable {
 
     /// Copies the stream to the client through `writer`; returns when the stream ends or the client leaves.
     public func pump(_ writer: inout some StreamWriter) async throws {
-        var parser = SSEParser()
         var tracker = StreamUsageTracker(upstream: plan.translate == .openAIOverAnthropic ? .anthropic
                                             : plan.translate == .anthropicOverOpenAI ? .openai : call.request.endpoint.format)
-        var toAnthropic = OpenAIToAnthropicStream(model: plan.clientModel)
-        var toOpenAI = AnthropicToOpenAIStream(model: plan.clientModel, includeUsage: plan.clientWantsUsage)
-        func send(_ buffer: ByteBuffer) async throws {
-            do { try await writer.write(buffer) } catch { throw ClientGone() }
-        }
-        func translated(_ events: [SSEEvent]) -> ByteBuffer {
-            var out = ByteBuffer()
-            for event in events {
-                let produced: [SSEEvent]
-                switch plan.translate {
-                case .none: produced = [event]
-                case .anthropicOverOpenAI: produced = toAnthropic.translate(event)
-                case .openAIOverAnthropic: produced = toOpenAI.translate(event)
-                }
-                for item in produced { out.writeString(item.wire) }
-            }
-            return out
-        }
-        var receivedEvents = 0
         do {
+            // Two loops in functions of their own: an open stream keeps the frames of what it is running for as long as
+            // it is open, so the common case does not carry the translators' state.
             if plan.translate == .none {
-                // The upstream's bytes go through as they came, event by event; only the usage chunk the caller did
-                // not ask for is left out. Each event's data is read in place for usage.
-                var framer = SSEFramer()
-                let strip = plan.stripUsageChunk
-                func visit(_ data: UnsafeBufferPointer<UInt8>) -> Bool {
-                    receivedEvents += 1
-                    return tracker.observe(data: data) && strip
-                }
-                for try await chunk in body {
-                    let out = framer.feed(chunk, visit)
-                    if out.readableBytes > 0 { try await send(out) }
-                }
-                let out = framer.finish(visit)
-                if receivedEvents == 0 { throw EmptyStream() }
-                if out.readableBytes > 0 { try await send(out) }
-                await finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "")
-                return
+                try await forward(to: &writer, tracker: &tracker)
+            } else {
+                try await translate(to: &writer, tracker: &tracker)
             }
-            for try await chunk in body {
-                let events = parser.feed(chunk.readableBytesView)
-                receivedEvents += events.count
-                for event in events { tracker.observe(event) }
-                let out = translated(events)
-                if out.readableBytes > 0 { try await send(out) }
-            }
-            let tail = parser.finish()
-            receivedEvents += tail.count
-            for event in tail { tracker.observe(event) }
-            if receivedEvents == 0 { throw EmptyStream() }
-            var out = translated(tail)
-            switch plan.translate {
-            case .none: break  // handled above
-            case .anthropicOverOpenAI: for item in toAnthropic.finish() { out.writeString(item.wire) }
-            case .openAIOverAnthropic: for item in toOpenAI.finish() { out.writeString(item.wire) }
-            }
-            if out.readableBytes > 0 { try await send(out) }
             await finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "")
         } catch is ClientGone {
             // The client left: charge the prompt and what was delivered; leaving the loop cancels the upstream request.
@@ -117,6 +67,69 @@ public final class StreamRelay: Sendable {
             }
             try? await writer.write(out)
         }
+    }
+
+    private static func send(_ buffer: ByteBuffer, to writer: inout some StreamWriter) async throws {
+        do { try await writer.write(buffer) } catch { throw ClientGone() }
+    }
+
+    /// The upstream's bytes as they came, event by event; only the usage chunk the caller did not ask for is left
+    /// out. Each event's data is read in place for usage.
+    @inline(never)
+    private func forward(to writer: inout some StreamWriter, tracker: inout StreamUsageTracker) async throws {
+        var framer = SSEFramer()
+        var receivedEvents = 0
+        let strip = plan.stripUsageChunk
+        func visit(_ data: UnsafeBufferPointer<UInt8>) -> Bool {
+            receivedEvents += 1
+            return tracker.observe(data: data) && strip
+        }
+        for try await chunk in body {
+            let out = framer.feed(chunk, visit)
+            if out.readableBytes > 0 { try await Self.send(out, to: &writer) }
+        }
+        let out = framer.finish(visit)
+        if receivedEvents == 0 { throw EmptyStream() }
+        if out.readableBytes > 0 { try await Self.send(out, to: &writer) }
+    }
+
+    /// Events parsed, translated to the caller's format and written anew.
+    @inline(never)
+    private func translate(to writer: inout some StreamWriter, tracker: inout StreamUsageTracker) async throws {
+        var parser = SSEParser()
+        var toAnthropic = OpenAIToAnthropicStream(model: plan.clientModel)
+        var toOpenAI = AnthropicToOpenAIStream(model: plan.clientModel, includeUsage: plan.clientWantsUsage)
+        var receivedEvents = 0
+        func translated(_ events: [SSEEvent]) -> ByteBuffer {
+            var out = ByteBuffer()
+            for event in events {
+                tracker.observe(event)
+                let produced: [SSEEvent]
+                switch plan.translate {
+                case .none: produced = [event]
+                case .anthropicOverOpenAI: produced = toAnthropic.translate(event)
+                case .openAIOverAnthropic: produced = toOpenAI.translate(event)
+                }
+                for item in produced { out.writeString(item.wire) }
+            }
+            return out
+        }
+        for try await chunk in body {
+            let events = parser.feed(chunk.readableBytesView)
+            receivedEvents += events.count
+            let out = translated(events)
+            if out.readableBytes > 0 { try await Self.send(out, to: &writer) }
+        }
+        let tail = parser.finish()
+        receivedEvents += tail.count
+        if receivedEvents == 0 { throw EmptyStream() }
+        var out = translated(tail)
+        switch plan.translate {
+        case .none: break
+        case .anthropicOverOpenAI: for item in toAnthropic.finish() { out.writeString(item.wire) }
+        case .openAIOverAnthropic: for item in toOpenAI.finish() { out.writeString(item.wire) }
+        }
+        if out.readableBytes > 0 { try await Self.send(out, to: &writer) }
     }
 
     /// Settles once: charges `charge` usage, or releases when nil.

@@ -60,7 +60,15 @@ struct RelayController: Sendable {
         let relayRequest = RelayRequest(endpoint: endpoint, key: Self.key(of: request),
                                         clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies),
                                         body: body, requestId: context.requestId, anthropicHeaders: anthropic)
-        return respond(await services.relay.handle(relayRequest), context: context)
+        // Admission and the upstream call run in a child task. A task keeps the memory its deepest await needed until
+        // it ends, and the connection's task lives as long as the stream it answers; the child's frames are freed
+        // as soon as the answer begins, so an open stream holds only the shallow frames of its pump.
+        let relay = services.relay
+        let result = await withTaskGroup(of: RelayResponse.self) { group in
+            group.addTask { await relay.handle(relayRequest) }
+            return await group.next()!
+        }
+        return respond(result, context: context)
     }
 
     func respond(_ result: RelayResponse, context: SluiceRequestContext) -> Response {
