@@ -223,6 +223,11 @@ import Testing
 
             expectError(try await client.relay("/v1/chat/completions", key: key, "{not json"), 400, "invalid_request_error", "malformed")
             expectError(try await client.relay("/v1/chat/completions", key: key, #"{"messages": []}"#), 400, "invalid_request_error", "no model")
+            // Upstreams read the last of a repeated key; Sluice would bill by the first, so such bodies are refused.
+            let repeated = try await client.relay("/v1/chat/completions", key: key, #"{"model": "gpt-test", "messages": [], "model": "gpt-other"}"#)
+            expectError(repeated, 400, "invalid_request_error", "repeated model")
+            #expect(repeated.json["error"]["message"].string?.contains("'model' more than once") == true, "\(repeated.text)")
+            expectError(try await client.relay("/v1/chat/completions", key: key, #"[{"model": "gpt-test"}]"#), 400, "invalid_request_error", "not an object")
             expectError(try await client.relay("/v1/chat/completions", key: key, chatBody("unpriced")), 400, "model_price_unset", "no price")
 
             let ok = try await client.relay("/v1/chat/completions", key: key, chatBody())
