@@ -66,9 +66,9 @@ public final class RateLimiter: Sendable {
         let remoteCounts = remote.withLock { $0 }
         let refusal = windows.withLock { windows -> Refusal? in
             for limit in active {
-                var window = windows[limit.key] ?? Window()
-                window.roll(second)
-                windows[limit.key] = window
+                // Mutated in place: a copy taken out of the dictionary would copy its three arrays on write.
+                windows[limit.key, default: Window()].roll(second)
+                let window = windows[limit.key]!
                 let others = remoteCounts[limit.key] ?? (0, 0)
                 if limit.rpm > 0, window.sum(window.calls, now: second) + others.calls >= Int64(limit.rpm) {
                     return Refusal(message: "Rate limit reached: \(limit.rpm) requests per minute for \(limit.label)",
@@ -95,10 +95,8 @@ public final class RateLimiter: Sendable {
         let second = Int64(now)
         windows.withLock { windows in
             for key in keys {
-                var window = windows[key] ?? Window()
-                window.roll(second)
-                window.tokens[Int(second % 60)] += Int64(tokens)
-                windows[key] = window
+                windows[key, default: Window()].roll(second)
+                windows[key]!.tokens[Int(second % 60)] += Int64(tokens)
             }
         }
     }

@@ -98,6 +98,7 @@ public final class RelayEngine: Sendable {
     /// The groups a token may use, in order: its primary group (or its owner's), then its fallback groups.
     func groups(of token: Token, owner: UserCache.Entry?, snapshot: Catalog.Snapshot) -> [Group] {
         let primary = token.group.isEmpty ? (owner?.group ?? Group.defaultName) : token.group
+        if token.fallbackGroups.isEmpty { return snapshot.groups[primary].map { [$0] } ?? [] }
         var seen = Set<String>()
         return ([primary] + token.fallbackGroups).compactMap { name in
             guard seen.insert(name).inserted else { return nil }
@@ -266,6 +267,7 @@ public final class RelayEngine: Sendable {
 
     /// Highest priority first; weighted random order within a priority.
     func ordered(_ channels: [Channel]) -> [Channel] {
+        if channels.count < 2 { return channels }
         let byPriority = Dictionary(grouping: channels, by: \.priority)
         var result: [Channel] = []
         for priority in byPriority.keys.sorted(by: >) {
