@@ -76,6 +76,7 @@ public struct LogStore: Sendable {
         return entry
     }
 
+    /// The conditions of `filter` on `logs`, with no regard to indexes (the rare filters `LogPlan` leaves to `logs`).
     static func whereClause(_ filter: LogFilter) -> SQLQueryString {
         var clause: SQLQueryString = "1 = 1"
         if let userId = filter.userId { clause = "\(clause) AND user_id = \(bind: userId)" }
@@ -88,28 +89,131 @@ public struct LogStore: Sendable {
         return clause
     }
 
-    /// A page of log rows, newest first, and the number of rows that match.
+    /// The page order: newest first, and among rows of the same second the last written first.
+    static let order = "ORDER BY created_at DESC, id DESC"
+
+    /// A page of log rows, newest first, and the exact number of rows that match.
+    ///
+    /// The total adds up the whole days and hours of the time range in `log_days` and `log_hours` and counts the rows
+    /// of the partial hours at either end in `logs`. The same totals, per day and then per hour, locate the page: only
+    /// the hours that hold its rows are read from `logs`, so neither a deep page nor a filter that few rows match walks
+    /// the rows before the page.
     public func list(_ filter: LogFilter, page: Page) async throws -> (items: [LogEntry], total: Int) {
-        try await database.withSQL { sql in
-            let clause = LogStore.whereClause(filter)
-            let total = try await sql.raw("SELECT COUNT(*) AS n FROM logs WHERE \(clause)").first()?.decode(column: "n", as: Int.self) ?? 0
+        let plan = LogPlan(filter, dialect: database.dialect)
+        if plan.matchesNothing { return ([], 0) }
+        return try await database.withSQL { sql in
+            let plan = try await plan.narrowed(on: sql)
+            if plan.logsOnly {
+                let clause = LogStore.whereClause(plan.filter)
+                let total = try await sql.raw("SELECT COUNT(*) AS n FROM logs WHERE \(clause)").first()?.decode(column: "n", as: Int.self) ?? 0
+                let rows = try await sql.raw("""
+                    SELECT \(unsafeRaw: LogStore.columns) FROM logs WHERE \(clause) \(unsafeRaw: LogStore.order)
+                    LIMIT \(bind: page.size) OFFSET \(bind: page.offset)
+                    """).all()
+                return (try rows.map(LogStore.decode), total)
+            }
+            var spans: [(span: LogSpan, count: Int)] = []
+            for span in plan.spans() { spans.append((span, try await plan.count(span, on: sql))) }
+            let total = spans.reduce(0) { $0 + $1.count }
+            let first = page.offset
+            if first >= total { return ([], total) }
+            var finder = PageFinder(plan: plan, sql: sql)
+            let (newest, before) = try await finder.locate(first, in: spans)
+            let (oldest, _) = try await finder.locate(min(first + page.size, total) - 1, in: spans)
             let rows = try await sql.raw("""
-                SELECT \(unsafeRaw: LogStore.columns) FROM logs WHERE \(clause) ORDER BY id DESC LIMIT \(bind: page.size) OFFSET \(bind: page.offset)
+                SELECT \(unsafeRaw: LogStore.columns) FROM logs WHERE \(plan.rowsWhere(from: oldest.from, through: newest.through))
+                \(unsafeRaw: LogStore.order) LIMIT \(bind: page.size) OFFSET \(bind: first - before)
                 """).all()
             return (try rows.map(LogStore.decode), total)
         }
     }
 
-    /// Usage per hour, model and token.
+    /// Finds where a row of a log query lies: in which day, then which hour, from the totals of each.
+    struct PageFinder {
+        let plan: LogPlan
+        let sql: any SQLDatabase
+        /// Buckets of spans read so far (the first and the last row of a page are often in the same ones).
+        var buckets: [LogSpan: [(start: Int64, count: Int)]] = [:]
+
+        /// The span of `logs` rows that holds row `index` (0: the newest) of `spans`, and how many rows come before it.
+        mutating func locate(_ index: Int, in spans: [(span: LogSpan, count: Int)], before: Int = 0) async throws -> (LogSpan, Int) {
+            var before = before
+            for (span, count) in spans {
+                guard index < before + count else {
+                    before += count
+                    continue
+                }
+                guard let level = span.level else { return (span, before) }
+                if buckets[span] == nil { buckets[span] = try await plan.buckets(span, on: sql) }
+                var passed = before
+                for bucket in buckets[span]! {
+                    if index < passed + bucket.count {
+                        let finer = LogTotals.levels.drop { $0 != level }.dropFirst()
+                        let inner = LogSpan.cover(from: bucket.start, through: bucket.start + level.seconds - 1, levels: finer)
+                        var counted: [(span: LogSpan, count: Int)] = []
+                        // A whole bucket is one span of the next level, with the bucket's count.
+                        if inner.count == 1 { counted = [(inner[0], bucket.count)] } else {
+                            for span in inner { counted.append((span, try await plan.count(span, on: sql))) }
+                        }
+                        return try await locate(index, in: counted, before: passed)
+                    }
+                    passed += bucket.count
+                }
+                // The buckets no longer add up to the span (rows were written in between): read the span's rows.
+                return (LogSpan(level: nil, from: span.from, through: span.through), before)
+            }
+            return (LogSpan(level: nil, from: spans.last?.span.from, through: spans.first?.span.through), before)
+        }
+    }
+
+    /// For each span, its rows of totals or of `logs` (one per log row), with the same columns (`bucket`: the day or
+    /// hour; for log rows their hour), as one `UNION ALL` for the caller to add up.
+    static func source(_ plan: LogPlan, _ spans: [LogSpan]) -> SQLQueryString {
+        var union: SQLQueryString = ""
+        for (index, span) in spans.enumerated() {
+            let part: SQLQueryString
+            if let level = span.level {
+                part = """
+                    SELECT \(unsafeRaw: level.column) AS bucket, model_name, token_id, count AS n, prompt_tokens AS p,
+                           completion_tokens AS c, quota AS q
+                    FROM \(unsafeRaw: level.table) WHERE \(plan.totalsWhere(level, span))
+                    """
+            } else {
+                part = """
+                    SELECT created_at - (created_at % 3600 + 3600) % 3600 AS bucket, model_name, COALESCE(token_id, 0) AS token_id, 1 AS n,
+                           prompt_tokens AS p, completion_tokens AS c, quota AS q
+                    FROM logs WHERE \(plan.rowsWhere(from: span.from, through: span.through))
+                    """
+            }
+            union = index == 0 ? part : "\(union) UNION ALL \(part)"
+        }
+        return union
+    }
+
+    /// Charged calls per hour, model and token (the UTC hours of `created_at`, rounded down): whole hours from
+    /// `log_hours`, partial ones from `logs`.
     public func hourly(_ filter: LogFilter) async throws -> [HourlyUsage] {
-        try await database.withSQL { sql in
-            var clause = LogStore.whereClause(filter)
-            clause = "\(clause) AND type = \(bind: LogEntry.Kind.consume)"
-            return try await sql.raw("""
-                SELECT (created_at / 3600) * 3600 AS hour, model_name, token_id, COUNT(*) AS n, CAST(SUM(prompt_tokens) AS BIGINT) AS p,
-                       CAST(SUM(completion_tokens) AS BIGINT) AS c, CAST(SUM(quota) AS BIGINT) AS q
-                FROM logs WHERE \(clause) GROUP BY (created_at / 3600) * 3600, model_name, token_id ORDER BY hour, model_name, token_id
-                """).all().map { row in
+        let plan = LogPlan(filter, dialect: database.dialect, consumeOnly: true)
+        if plan.matchesNothing { return [] }
+        return try await database.withSQL { sql in
+            let plan = try await plan.narrowed(on: sql)
+            let query: SQLQueryString
+            if plan.logsOnly {
+                query = """
+                    SELECT created_at - (created_at % 3600 + 3600) % 3600 AS hour, model_name, COALESCE(token_id, 0) AS token_id, COUNT(*) AS n,
+                           CAST(SUM(prompt_tokens) AS BIGINT) AS p, CAST(SUM(completion_tokens) AS BIGINT) AS c, CAST(SUM(quota) AS BIGINT) AS q
+                    FROM logs WHERE \(LogStore.whereClause(plan.filter)) AND type = \(bind: LogEntry.Kind.consume)
+                    GROUP BY created_at - (created_at % 3600 + 3600) % 3600, model_name, COALESCE(token_id, 0) ORDER BY hour, model_name, token_id
+                    """
+            } else {
+                query = """
+                    SELECT bucket AS hour, model_name, token_id, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(p) AS BIGINT) AS p,
+                           CAST(SUM(c) AS BIGINT) AS c, CAST(SUM(q) AS BIGINT) AS q
+                    FROM (\(LogStore.source(plan, plan.spans(levels: [LogTotals.hours])))) parts
+                    GROUP BY bucket, model_name, token_id ORDER BY hour, model_name, token_id
+                    """
+            }
+            return try await sql.raw(query).all().map { row in
                 HourlyUsage(hour: try row.decode(column: "hour", as: Int64.self),
                             modelName: try row.decode(column: "model_name", as: String.self),
                             tokenId: try row.decode(column: "token_id", as: Int64?.self) ?? 0,
@@ -121,14 +225,26 @@ public struct LogStore: Sendable {
         }
     }
 
-    /// Totals of charged calls.
+    /// Totals of charged calls: whole days and hours from the totals, partial hours from `logs`.
     public func totals(_ filter: LogFilter) async throws -> UsageTotals {
-        try await database.withSQL { sql in
-            var clause = LogStore.whereClause(filter)
-            clause = "\(clause) AND type = \(bind: LogEntry.Kind.consume)"
-            let row = try await sql.raw("""
-                SELECT COUNT(*) AS n, CAST(SUM(prompt_tokens) AS BIGINT) AS p, CAST(SUM(completion_tokens) AS BIGINT) AS c, CAST(SUM(quota) AS BIGINT) AS q FROM logs WHERE \(clause)
-                """).first()
+        let plan = LogPlan(filter, dialect: database.dialect, consumeOnly: true)
+        if plan.matchesNothing { return UsageTotals(count: 0, promptTokens: 0, completionTokens: 0, quota: 0) }
+        return try await database.withSQL { sql in
+            let plan = try await plan.narrowed(on: sql)
+            let query: SQLQueryString
+            if plan.logsOnly {
+                query = """
+                    SELECT COUNT(*) AS n, CAST(SUM(prompt_tokens) AS BIGINT) AS p, CAST(SUM(completion_tokens) AS BIGINT) AS c,
+                           CAST(SUM(quota) AS BIGINT) AS q
+                    FROM logs WHERE \(LogStore.whereClause(plan.filter)) AND type = \(bind: LogEntry.Kind.consume)
+                    """
+            } else {
+                query = """
+                    SELECT CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(p) AS BIGINT) AS p, CAST(SUM(c) AS BIGINT) AS c, CAST(SUM(q) AS BIGINT) AS q
+                    FROM (\(LogStore.source(plan, plan.spans()))) parts
+                    """
+            }
+            let row = try await sql.raw(query).first()
             return UsageTotals(count: try row?.decode(column: "n", as: Int64?.self) ?? 0,
                                promptTokens: try row?.decode(column: "p", as: Int64?.self) ?? 0,
                                completionTokens: try row?.decode(column: "c", as: Int64?.self) ?? 0,
@@ -136,9 +252,9 @@ public struct LogStore: Sendable {
         }
     }
 
-    /// Inserts one row at once (management events: top-ups, bindings).
+    /// Inserts one row at once (management events: top-ups, bindings), and adds it to the totals.
     public func insert(_ entry: LogEntry) async throws {
-        try await database.withSQL { sql in
+        try await database.transaction { sql in
             try await sql.raw("""
                 INSERT INTO logs (created_at, type, user_id, token_id, token_name, model_name, group_name, channel_id, channel_name,
                     prompt_tokens, completion_tokens, quota, use_time_ms, is_stream, ip, content, request_id)
@@ -147,6 +263,7 @@ public struct LogStore: Sendable {
                     \(bind: entry.completionTokens), \(bind: entry.quota), \(bind: entry.useTimeMs), \(bind: entry.isStream ? 1 : 0),
                     \(bind: entry.ip), \(bind: entry.content), \(bind: entry.requestId))
                 """).run()
+            try await LogTotals.add([entry], on: sql)
         }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import SQLKit
 
-/// One versioned schema step. `{pk}` in a statement becomes the dialect's auto-increment primary key.
+/// One versioned schema step. `{pk}` and `{without_rowid}` in a statement become the dialect's words
+/// (see `Schema.dialectSQL`).
 struct Migration: Sendable {
     let version: Int
     let name: String
@@ -12,6 +13,14 @@ struct Migration: Sendable {
 public enum Schema {
     /// The newest schema version this binary knows.
     public static var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
+
+    /// `statement` in `dialect`: `{pk}` becomes the auto-increment primary key, `{without_rowid}` a clustered primary
+    /// key on SQLite (nothing on PostgreSQL).
+    static func dialectSQL(_ statement: String, _ dialect: Dialect) -> String {
+        statement
+            .replacingOccurrences(of: "{pk}", with: dialect == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY")
+            .replacingOccurrences(of: "{without_rowid}", with: dialect == .sqlite ? " WITHOUT ROWID" : "")
+    }
 
     static let migrations: [Migration] = [
         Migration(version: 1, name: "users, groups, tokens, sessions", statements: [
@@ -192,6 +201,73 @@ public enum Schema {
             )
             """,
         ]),
+        Migration(version: 5, name: "log indexes, hourly and daily log totals, token counts", statements: [
+            // Each log filter finds its newest rows through an index that ends in created_at (the page order is
+            // created_at DESC, id DESC; SQLite keeps the rowid in every index, PostgreSQL sorts ties incrementally).
+            // A key name is looked up as the key that logged under it (LogPlan.narrowed), so it needs no index.
+            "CREATE INDEX logs_user_time ON logs (user_id, created_at)",
+            "CREATE INDEX logs_user_model ON logs (user_id, model_name, created_at)",
+            "CREATE INDEX logs_token_time ON logs (token_id, created_at)",
+            // Rows other than charged calls are few; these partial indexes cost the calls the ledger writes nothing.
+            "CREATE INDEX logs_user_type ON logs (user_id, type, created_at) WHERE type <> 2",
+            "CREATE INDEX logs_type ON logs (type, created_at) WHERE type <> 2",
+            "DROP INDEX logs_user",
+            "DROP INDEX logs_token",
+            // Rows, tokens and quota per user, token, token name, model, type and hour, and the same per day, kept
+            // exact in the transaction that writes the rows (absent ids are 0). Totals come from whole days and hours
+            // here, and only from the rows of partial hours in logs (see LogTotals).
+            """
+            CREATE TABLE log_hours (
+                user_id BIGINT NOT NULL,
+                hour BIGINT NOT NULL,
+                token_id BIGINT NOT NULL,
+                token_name TEXT NOT NULL,
+                model_name TEXT NOT NULL,
+                type INTEGER NOT NULL,
+                count BIGINT NOT NULL,
+                prompt_tokens BIGINT NOT NULL,
+                completion_tokens BIGINT NOT NULL,
+                quota BIGINT NOT NULL,
+                PRIMARY KEY (user_id, hour, token_id, token_name, model_name, type)
+            ){without_rowid}
+            """,
+            "CREATE INDEX log_hours_token ON log_hours (token_id, hour)",
+            "CREATE INDEX log_hours_time ON log_hours (hour)",
+            """
+            CREATE TABLE log_days (
+                user_id BIGINT NOT NULL,
+                day BIGINT NOT NULL,
+                token_id BIGINT NOT NULL,
+                token_name TEXT NOT NULL,
+                model_name TEXT NOT NULL,
+                type INTEGER NOT NULL,
+                count BIGINT NOT NULL,
+                prompt_tokens BIGINT NOT NULL,
+                completion_tokens BIGINT NOT NULL,
+                quota BIGINT NOT NULL,
+                PRIMARY KEY (user_id, day, token_id, token_name, model_name, type)
+            ){without_rowid}
+            """,
+            "CREATE INDEX log_days_token ON log_days (token_id, day)",
+            "CREATE INDEX log_days_time ON log_days (day)",
+            """
+            INSERT INTO log_hours (user_id, hour, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota)
+            SELECT COALESCE(user_id, 0), created_at - (created_at % 3600 + 3600) % 3600, COALESCE(token_id, 0), token_name, model_name, type,
+                   COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
+            FROM logs
+            GROUP BY COALESCE(user_id, 0), created_at - (created_at % 3600 + 3600) % 3600, COALESCE(token_id, 0), token_name, model_name, type
+            """,
+            """
+            INSERT INTO log_days (user_id, day, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota)
+            SELECT user_id, hour - (hour % 86400 + 86400) % 86400, token_id, token_name, model_name, type,
+                   SUM(count), SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
+            FROM log_hours
+            GROUP BY user_id, hour - (hour % 86400 + 86400) % 86400, token_id, token_name, model_name, type
+            """,
+            // The number of tokens each user owns, kept in the transactions that create, delete or bind tokens.
+            "ALTER TABLE users ADD COLUMN token_count BIGINT NOT NULL DEFAULT 0",
+            "UPDATE users SET token_count = (SELECT COUNT(*) FROM tokens WHERE tokens.user_id = users.id)",
+        ]),
     ]
 }
 
@@ -201,12 +277,18 @@ extension Database {
     /// - Returns: the versions applied now.
     @discardableResult
     public func migrate() async throws -> [Int] {
+        try await migrate(through: Schema.latestVersion)
+    }
+
+    /// Applies the steps up to `version` only (tests of a step's backfill).
+    @discardableResult
+    func migrate(through version: Int) async throws -> [Int] {
         let dialect = self.dialect
         try await withSQL { sql in
             try await sql.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)").run()
         }
         var applied: [Int] = []
-        for migration in Schema.migrations {
+        for migration in Schema.migrations where migration.version <= version {
             let didApply = try await transaction { sql in
                 if dialect == .postgres {
                     try await sql.raw("SELECT pg_advisory_xact_lock(727274)").run()
@@ -214,8 +296,7 @@ extension Database {
                 let done = try await sql.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
                 if done != nil { return false }
                 for statement in migration.statements {
-                    let pk = dialect == .sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY"
-                    try await sql.raw(SQLQueryString(statement.replacingOccurrences(of: "{pk}", with: pk))).run()
+                    try await sql.raw(SQLQueryString(Schema.dialectSQL(statement, dialect))).run()
                 }
                 try await sql.raw("INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Clock.nowSeconds()))").run()
                 return true

@@ -53,7 +53,7 @@ public struct TokenStore: Sendable {
         }
     }
 
-    /// Inserts one token on `sql` (inside the caller's transaction) and answers it with its id.
+    /// Inserts one token on `sql` (inside the caller's transaction), counts it for its owner, and answers it with its id.
     func insert(_ token: Token, on sql: any SQLDatabase) async throws -> Token {
         var token = token
         let row = try await sql.raw("""
@@ -69,17 +69,26 @@ public struct TokenStore: Sendable {
             RETURNING id
             """).first()
         token.id = try row?.decode(column: "id", as: Int64.self) ?? 0
+        if let userId = token.userId { try await Self.count(1, of: userId, on: sql) }
         return token
+    }
+
+    /// Adds `change` to the number of tokens `userId` owns (`users.token_count`, kept in the transaction that creates,
+    /// deletes or binds tokens, so that listing a user's tokens need not count them).
+    static func count(_ change: Int, of userId: Int64, on sql: any SQLDatabase) async throws {
+        try await sql.raw("UPDATE users SET token_count = token_count + \(bind: change) WHERE id = \(bind: userId)").run()
     }
 
     /// Binds an independent token that belongs to no account to `userId`, in one conditional update;
     /// false when it is not independent or someone holds it already (also when another request bound it a moment ago).
     public func bind(id: Int64, to userId: Int64) async throws -> Bool {
-        try await database.withSQL { sql in
-            try await sql.raw("""
+        try await database.transaction { sql in
+            let bound = try await sql.raw("""
                 UPDATE tokens SET user_id = \(bind: userId), updated_at = \(bind: Clock.nowMillis())
                 WHERE id = \(bind: id) AND user_id IS NULL AND independent = 1 RETURNING id
                 """).first() != nil
+            if bound { try await Self.count(1, of: userId, on: sql) }
+            return bound
         }
     }
 
@@ -102,12 +111,21 @@ public struct TokenStore: Sendable {
     }
 
     /// A page of a user's tokens, newest first; `keyword` matches the name (or, given a whole key, that key).
+    /// Without a keyword the total is the owner's token count, not a count of rows.
     public func list(userId: Int64, page: Page, keyword: String? = nil) async throws -> (items: [Token], total: Int) {
+        let keyword = keyword.flatMap { $0.isEmpty ? nil : $0 }
         let keyHash = keyword.flatMap { RandomSecret.looksLikeAPIKey($0) ? secrets.lookupHash($0) : nil } ?? ""
         let pattern = "%\(Self.escapeLike(keyword ?? ""))%"
         return try await database.withSQL { sql in
-            let filter: SQLQueryString = "user_id = \(bind: userId) AND (name LIKE \(bind: pattern) ESCAPE '\\' OR key_hash = \(bind: keyHash))"
-            let total = try await sql.raw("SELECT COUNT(*) AS n FROM tokens WHERE \(filter)").first()?.decode(column: "n", as: Int.self) ?? 0
+            let filter: SQLQueryString
+            let total: Int
+            if keyword == nil {
+                filter = "user_id = \(bind: userId)"
+                total = try await sql.raw("SELECT token_count AS n FROM users WHERE id = \(bind: userId)").first()?.decode(column: "n", as: Int.self) ?? 0
+            } else {
+                filter = "user_id = \(bind: userId) AND (name LIKE \(bind: pattern) ESCAPE '\\' OR key_hash = \(bind: keyHash))"
+                total = try await sql.raw("SELECT COUNT(*) AS n FROM tokens WHERE \(filter)").first()?.decode(column: "n", as: Int.self) ?? 0
+            }
             let rows = try await sql.raw("""
                 SELECT \(unsafeRaw: TokenStore.columns) FROM tokens WHERE \(filter) ORDER BY id DESC LIMIT \(bind: page.size) OFFSET \(bind: page.offset)
                 """).all()
@@ -115,7 +133,8 @@ public struct TokenStore: Sendable {
         }
     }
 
-    /// Saves every editable field of `token`. When `quotaChanged`, the remaining quota is set and leases on it revoked.
+    /// Saves every editable field of `token` (not its owner: tokens change hands only through `bind`). When
+    /// `quotaChanged`, the remaining quota is set and leases on it revoked.
     public func update(_ token: Token, quotaChanged: Bool) async throws {
         try await database.transaction { sql in
             try await sql.raw("""
@@ -124,7 +143,7 @@ public struct TokenStore: Sendable {
                     model_limits = \(bind: token.modelLimits.joined(separator: ",")), allow_ips = \(bind: token.allowIPs),
                     group_name = \(bind: token.group), fallback_groups = \(bind: token.fallbackGroups.joined(separator: ",")),
                     billing_mode = \(bind: token.billingMode.rawValue), rpm = \(bind: token.rpm), tpm = \(bind: token.tpm),
-                    user_id = \(bind: token.userId), updated_at = \(bind: Clock.nowMillis())
+                    updated_at = \(bind: Clock.nowMillis())
                 WHERE id = \(bind: token.id)
                 """).run()
             if quotaChanged {
@@ -146,15 +165,16 @@ public struct TokenStore: Sendable {
         guard !ids.isEmpty else { return 0 }
         return try await database.transaction { sql in
             var deleted = 0
-            for id in Set(ids) {
+            for id in Set(ids).sorted() {
                 let row: (any SQLRow)?
                 if let userId {
-                    row = try await sql.raw("DELETE FROM tokens WHERE id = \(bind: id) AND user_id = \(bind: userId) RETURNING id").first()
+                    row = try await sql.raw("DELETE FROM tokens WHERE id = \(bind: id) AND user_id = \(bind: userId) RETURNING user_id").first()
                 } else {
-                    row = try await sql.raw("DELETE FROM tokens WHERE id = \(bind: id) RETURNING id").first()
+                    row = try await sql.raw("DELETE FROM tokens WHERE id = \(bind: id) RETURNING user_id").first()
                 }
-                if row != nil {
+                if let row {
                     deleted += 1
+                    if let owner = try row.decode(column: "user_id", as: Int64?.self) { try await Self.count(-1, of: owner, on: sql) }
                     try await sql.raw("DELETE FROM quota_leases WHERE subject = 't' AND subject_id = \(bind: id)").run()
                     try await sql.raw("DELETE FROM sessions WHERE token_id = \(bind: id)").run()
                 }

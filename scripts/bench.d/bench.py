@@ -309,6 +309,8 @@ def cmd_tokens(args):
 
     db.executemany("""INSERT INTO tokens (user_id, name, key_hash, key_enc, status, unlimited_quota, expired_time,
                       created_time, updated_at) VALUES (?, ?, ?, ?, 1, 1, -1, ?, ?)""", rows())
+    # The owner's token count, as Sluice keeps it in the transaction that creates tokens.
+    db.execute("UPDATE users SET token_count = token_count + ? WHERE id = ?", (need, args.user_id))
     db.commit()
     total = db.execute("SELECT COUNT(*) FROM tokens").fetchone()[0]
     db.close()
@@ -343,9 +345,12 @@ def cmd_coldkeys(args):
 
 def cmd_logs(args):
     """Fills the logs table to `rows` rows in one SQL statement (a recursive CTE), as the group-commit writer would:
-    consume rows of root's ten keys over three models, one a second going back from now."""
+    consume rows of the user's first ten keys over three models, one a second going back from now. The hourly and
+    daily totals (`log_hours`, `log_days`) get the new rows too, as the writer adds them in the same transaction: one
+    upsert row per user, hour (or day), token, token name, model and type."""
     db = sqlite3.connect(args.db, timeout=60)
     have = db.execute("SELECT COUNT(*) FROM logs").fetchone()[0]
+    last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM logs").fetchone()[0]
     need = max(0, args.rows - have)
     tokens = [row[0] for row in db.execute("SELECT id FROM tokens WHERE user_id = ? ORDER BY id LIMIT 10", (args.user_id,))]
     started = time.monotonic()
@@ -364,6 +369,18 @@ def cmd_logs(args):
                    9 + x % 50, 9 + x % 200, 14 + x % 80, 1 + x % 900, x % 2, '127.0.0.1', '',
                    printf('bulk-%08d', x), 1
             FROM n""")
+        for table, column, seconds in (("log_hours", "hour", 3600), ("log_days", "day", 86400)):
+            db.execute(f"""
+                INSERT INTO {table} (user_id, {column}, token_id, token_name, model_name, type, count, prompt_tokens,
+                                     completion_tokens, quota)
+                SELECT COALESCE(user_id, 0), created_at - (created_at % {seconds} + {seconds}) % {seconds}, COALESCE(token_id, 0),
+                       token_name, model_name, type, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
+                FROM logs WHERE id > ?
+                GROUP BY 1, 2, 3, 4, 5, 6
+                ON CONFLICT (user_id, {column}, token_id, token_name, model_name, type) DO UPDATE SET
+                    count = {table}.count + excluded.count, prompt_tokens = {table}.prompt_tokens + excluded.prompt_tokens,
+                    completion_tokens = {table}.completion_tokens + excluded.completion_tokens, quota = {table}.quota + excluded.quota
+                """, (last_id,))
         db.commit()
     total = db.execute("SELECT COUNT(*) FROM logs").fetchone()[0]
     db.close()
@@ -371,20 +388,27 @@ def cmd_logs(args):
 
 
 def cmd_queries(args):
-    """Times management queries through the API (median and worst of several runs, after one untimed run)."""
+    """Times management queries through the API (median and worst of several runs, after one untimed run), logged in
+    as `username`, or with the API key `key`."""
     api = Api(args.base)
-    api.login(args.username, args.password)
+    headers = {"Authorization": f"Bearer {args.key}"} if args.key else None
+    if not args.key:
+        api.login(args.username, args.password)
     for label, path in [pair.split("=", 1) for pair in args.paths]:
         times = []
         for attempt in range(args.repeat + 1):
             started = time.perf_counter()
-            data = api.call("GET", path)
+            data = api.call("GET", path, headers=headers)
             elapsed = (time.perf_counter() - started) * 1000
             if attempt:
                 times.append(elapsed)
         times.sort()
         total = data.get("total") if isinstance(data, dict) else None
-        record = {"name": "query", "label": label, "user": args.username, "path": path, "total": total,
+        if isinstance(data, list):
+            total = sum(row.get("count", 0) for row in data)
+        elif isinstance(data, dict) and total is None and "request_count" in data:
+            total = data["request_count"]
+        record = {"name": "query", "label": label, "user": "key" if args.key else args.username, "path": path, "total": total,
                   "median_ms": round(times[len(times) // 2], 2), "max_ms": round(times[-1], 2), "runs": len(times)}
         print(json.dumps(record))
         append_result(args.results, record)
@@ -507,8 +531,9 @@ def main():
     p.set_defaults(run=cmd_logs)
 
     p = sub.add_parser("queries")
-    for name in ("--base", "--username", "--password", "--results"):
+    for name in ("--base", "--results"):
         p.add_argument(name, required=True)
+    p.add_argument("--username"); p.add_argument("--password"); p.add_argument("--key")
     p.add_argument("--repeat", type=int, default=5); p.add_argument("paths", nargs="+", help="LABEL=PATH")
     p.set_defaults(run=cmd_queries)
 

@@ -1,7 +1,8 @@
 import SQLKit
 import SluiceCore
 
-/// Verifies that balances, spent amounts, leases and the call log agree, for every token and user.
+/// Verifies that balances, spent amounts, leases and the call log agree, for every token and user; and that the hourly
+/// and daily log totals and the users' token counts agree with the rows they count.
 public struct LedgerCheck: Sendable {
     /// One disagreement.
     public struct Problem: Sendable, CustomStringConvertible {
@@ -26,6 +27,8 @@ public struct LedgerCheck: Sendable {
     /// Checks, for every token: `used_quota` equals the sum of its charged calls, nothing is negative, and `leased`
     /// equals the leases instances hold on it; for every user likewise with the calls charged to their balance.
     /// `activeInstances` false (the default) also expects no lease at all: run it with every instance stopped.
+    /// Then: every row of `log_hours` equals the rows of `logs` it counts (and no logged hour is missing), every row of
+    /// `log_days` the hours it adds up, and each user's `token_count` the tokens they own.
     public func run(expectNoLeases: Bool = false) async throws -> Report {
         try await database.withSQL { sql in
             var report = Report()
@@ -45,13 +48,48 @@ public struct LedgerCheck: Sendable {
             let userRows = try await sql.raw("""
                 SELECT u.id, u.quota, u.used_quota, u.leased,
                        (SELECT CAST(COALESCE(SUM(l.quota), 0) AS BIGINT) FROM logs l WHERE l.user_id = u.id AND l.type = \(bind: consume) AND l.user_charged = 1) AS logged,
-                       (SELECT CAST(COALESCE(SUM(q.amount), 0) AS BIGINT) FROM quota_leases q WHERE q.subject = 'u' AND q.subject_id = u.id) AS held
+                       (SELECT CAST(COALESCE(SUM(q.amount), 0) AS BIGINT) FROM quota_leases q WHERE q.subject = 'u' AND q.subject_id = u.id) AS held,
+                       u.token_count, (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id) AS owned
                 FROM users u
                 """).all()
             report.users = userRows.count
             for row in userRows {
                 let id = try row.decode(column: "id", as: Int64.self)
                 try check(row, subject: "user \(id)", remainColumn: "quota", expectNoLeases: expectNoLeases, into: &report)
+                let owned = try row.decode(column: "owned", as: Int64.self), counted = try row.decode(column: "token_count", as: Int64.self)
+                if owned != counted {
+                    report.problems.append(Problem(subject: "user \(id)", detail: "token_count \(counted) but owns \(owned) tokens"))
+                }
+            }
+            // The hourly totals against the rows, the daily totals against the hourly: the keys and sums of each
+            // side that the other lacks.
+            let hourOfRow = "created_at - (created_at % 3600 + 3600) % 3600", dayOfHour = "hour - (hour % 86400 + 86400) % 86400"
+            let rowsByHour = """
+                SELECT COALESCE(user_id, 0) AS user_id, \(hourOfRow) AS bucket, COALESCE(token_id, 0) AS token_id, token_name, model_name, type,
+                       COUNT(*) AS count, CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens,
+                       CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, CAST(SUM(quota) AS BIGINT) AS quota
+                FROM logs GROUP BY COALESCE(user_id, 0), \(hourOfRow), COALESCE(token_id, 0), token_name, model_name, type
+                """
+            let hours = "SELECT user_id, hour AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_hours"
+            let hoursByDay = """
+                SELECT user_id, \(dayOfHour) AS bucket, token_id, token_name, model_name, type, CAST(SUM(count) AS BIGINT) AS count,
+                       CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens,
+                       CAST(SUM(quota) AS BIGINT) AS quota
+                FROM log_hours GROUP BY user_id, \(dayOfHour), token_id, token_name, model_name, type
+                """
+            let days = "SELECT user_id, day AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_days"
+            let comparisons = [("log hour", rowsByHour, "logs", hours, "log_hours"), ("log day", hoursByDay, "log_hours", days, "log_days")]
+            for (subject, counted, countedName, stored, storedName) in comparisons {
+                for (query, side) in [("\(counted) EXCEPT \(stored)", countedName), ("\(stored) EXCEPT \(counted)", storedName)] {
+                    for row in try await sql.raw("\(unsafeRaw: query)").all() {
+                        let user = try row.decode(column: "user_id", as: Int64.self), bucket = try row.decode(column: "bucket", as: Int64.self)
+                        let token = try row.decode(column: "token_id", as: Int64.self), model = try row.decode(column: "model_name", as: String.self)
+                        let type = try row.decode(column: "type", as: Int.self), count = try row.decode(column: "count", as: Int64.self)
+                        let quota = try row.decode(column: "quota", as: Int64.self)
+                        report.problems.append(Problem(subject: "\(subject) \(bucket) of user \(user), token \(token), model '\(model)', type \(type)",
+                                                       detail: "\(side) has \(count) rows and \(quota) quota that the other side does not"))
+                    }
+                }
             }
             return report
         }

@@ -111,6 +111,7 @@ public final class LedgerWriter: Sendable {
                 }
                 try await insert.run()
             }
+            try await LogTotals.add(batch.logs, on: sql)
             for (subject, amount) in batch.charges.sorted(by: { $0.key.id < $1.key.id }) where amount != 0 {
                 let extra = subject.table == "users" ? SQLQueryString(", request_count = request_count + \(bind: batch.requests[subject.id] ?? 0)") : ""
                 try await sql.raw("""
