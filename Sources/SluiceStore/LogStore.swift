@@ -102,7 +102,7 @@ public struct LogStore: Sendable {
         let plan = LogPlan(filter, dialect: database.dialect)
         if plan.matchesNothing { return ([], 0) }
         return try await database.withSQL { sql in
-            let plan = try await plan.narrowed(on: sql)
+            let plan = try await plan.narrowed(on: sql).openingEnd(on: sql)
             if plan.logsOnly {
                 let clause = LogStore.whereClause(plan.filter)
                 let total = try await sql.raw("SELECT COUNT(*) AS n FROM logs WHERE \(clause)").first()?.decode(column: "n", as: Int.self) ?? 0
@@ -196,7 +196,7 @@ public struct LogStore: Sendable {
         let plan = LogPlan(filter, dialect: database.dialect, consumeOnly: true)
         if plan.matchesNothing { return [] }
         return try await database.withSQL { sql in
-            let plan = try await plan.narrowed(on: sql)
+            let plan = try await plan.narrowed(on: sql).openingEnd(on: sql)
             let query: SQLQueryString
             if plan.logsOnly {
                 query = """
@@ -230,7 +230,7 @@ public struct LogStore: Sendable {
         let plan = LogPlan(filter, dialect: database.dialect, consumeOnly: true)
         if plan.matchesNothing { return UsageTotals(count: 0, promptTokens: 0, completionTokens: 0, quota: 0) }
         return try await database.withSQL { sql in
-            let plan = try await plan.narrowed(on: sql)
+            let plan = try await plan.narrowed(on: sql).openingEnd(on: sql)
             let query: SQLQueryString
             if plan.logsOnly {
                 query = """

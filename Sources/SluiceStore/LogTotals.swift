@@ -107,9 +107,9 @@ struct LogSpan: Hashable {
 /// levels of totals.
 struct LogPlan {
     /// Index of `logs` that serves the filter: its equality columns, then `created_at`.
-    enum Driver { case userType, type, token, userModel, user, time }
+    enum Driver { case userType, type, token, userModel, user, model, time }
 
-    let filter: LogFilter
+    private(set) var filter: LogFilter
     /// The keys the rows must have: the filter's, or those a key name was resolved to (`narrowed`); nil: any.
     private(set) var tokenIds: [Int64]?
     let dialect: Dialect
@@ -145,7 +145,7 @@ struct LogPlan {
         if let type, type != LogEntry.Kind.consume { return filter.userId != nil ? .userType : .type }
         if tokens { return .token }
         if filter.userId != nil { return filter.modelName != nil ? .userModel : .user }
-        return .time
+        return filter.modelName != nil ? .model : .time
     }
 
     /// The most keys a key name is resolved to.
@@ -166,6 +166,17 @@ struct LogPlan {
         plan.tokenIds = ids.sorted()
         plan.driver = Self.driver(filter, tokens: true, type: type)
         return plan
+    }
+
+    /// The plan with its end left open when no matching row lies after the end (as with `end_timestamp` = now): the
+    /// hour the end falls in is then read whole from the totals instead of row by row from `logs`. The rows are the
+    /// same, as of this query.
+    func openingEnd(on sql: any SQLDatabase) async throws -> LogPlan {
+        guard let end = filter.end, !logsOnly, !matchesNothing, end < Self.limit else { return self }
+        var open = self
+        open.filter.end = nil
+        let later = try await sql.raw("SELECT 1 AS later FROM logs WHERE \(open.rowsWhere(from: end + 1)) LIMIT 1").first()
+        return later == nil ? open : self
     }
 
     /// `column = id`, or `column IN (ids)`.
@@ -197,7 +208,7 @@ struct LogPlan {
         if let tokenIds { clause = "\(clause) AND \(oneOf(column("token_id", indexed: driver == .token), tokenIds))" }
         if let name = filter.tokenName { clause = "\(clause) AND \(unsafeRaw: column("token_name", indexed: false)) = \(bind: name)" }
         if let model = filter.modelName {
-            clause = "\(clause) AND \(unsafeRaw: column("model_name", indexed: driver == .userModel)) = \(bind: model)"
+            clause = "\(clause) AND \(unsafeRaw: column("model_name", indexed: driver == .userModel || driver == .model)) = \(bind: model)"
         }
         if let type {
             clause = "\(clause) AND \(unsafeRaw: column("type", indexed: driver == .userType || driver == .type)) = \(bind: type)"
