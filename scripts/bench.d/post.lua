@@ -1,4 +1,5 @@
--- wrk script of scripts/bench: one fixed POST /v1/chat/completions, and a JSON line of results at the end.
+-- wrk script of scripts/bench: one fixed POST /v1/chat/completions (or a GET, see BENCH_GET), and a JSON line of results
+-- at the end.
 -- Arguments (after --): KEY MODEL STREAM [KEYS_FILE]
 --   KEY        the sk- key sent as Authorization: Bearer, or "-" for none (calls straight to the upstream)
 --   MODEL      the model name
@@ -9,6 +10,13 @@ local index = 0
 
 function init(args)
    local key, model, stream, keysfile = args[1], args[2], args[3], args[4]
+   -- BENCH_GET=/path: a plain GET of that path instead (the server floor: /healthz).
+   local get = os.getenv("BENCH_GET")
+   if get and get ~= "" then
+      wrk.method = "GET"
+      wrk.path = get
+      return
+   end
    wrk.method = "POST"
    wrk.path = "/v1/chat/completions"
    wrk.headers["Content-Type"] = "application/json"
