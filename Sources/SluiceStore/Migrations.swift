@@ -219,38 +219,10 @@ public enum Schema {
             // Rows, tokens and quota per user, token, token name, model, type and hour, and the same per day, kept
             // exact in the transaction that writes the rows (absent ids are 0). Totals come from whole days and hours
             // here, and only from the rows of partial hours in logs (see LogTotals).
-            """
-            CREATE TABLE log_hours (
-                user_id BIGINT NOT NULL,
-                hour BIGINT NOT NULL,
-                token_id BIGINT NOT NULL,
-                token_name TEXT NOT NULL,
-                model_name TEXT NOT NULL,
-                type INTEGER NOT NULL,
-                count BIGINT NOT NULL,
-                prompt_tokens BIGINT NOT NULL,
-                completion_tokens BIGINT NOT NULL,
-                quota BIGINT NOT NULL,
-                PRIMARY KEY (user_id, hour, token_id, token_name, model_name, type)
-            ){without_rowid}
-            """,
+            totalsTable("log_hours", bucket: "hour"),
             "CREATE INDEX log_hours_token ON log_hours (token_id, hour)",
             "CREATE INDEX log_hours_time ON log_hours (hour)",
-            """
-            CREATE TABLE log_days (
-                user_id BIGINT NOT NULL,
-                day BIGINT NOT NULL,
-                token_id BIGINT NOT NULL,
-                token_name TEXT NOT NULL,
-                model_name TEXT NOT NULL,
-                type INTEGER NOT NULL,
-                count BIGINT NOT NULL,
-                prompt_tokens BIGINT NOT NULL,
-                completion_tokens BIGINT NOT NULL,
-                quota BIGINT NOT NULL,
-                PRIMARY KEY (user_id, day, token_id, token_name, model_name, type)
-            ){without_rowid}
-            """,
+            totalsTable("log_days", bucket: "day"),
             "CREATE INDEX log_days_token ON log_days (token_id, day)",
             "CREATE INDEX log_days_time ON log_days (day)",
             """
@@ -272,6 +244,27 @@ public enum Schema {
             "UPDATE users SET token_count = (SELECT COUNT(*) FROM tokens WHERE tokens.user_id = users.id)",
         ]),
     ]
+}
+
+extension Schema {
+    /// A table of log totals (migration 5): rows, tokens and quota per user, key, key name, model, type and `bucket`.
+    static func totalsTable(_ name: String, bucket: String) -> String {
+        """
+        CREATE TABLE \(name) (
+            user_id BIGINT NOT NULL,
+            \(bucket) BIGINT NOT NULL,
+            token_id BIGINT NOT NULL,
+            token_name TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            type INTEGER NOT NULL,
+            count BIGINT NOT NULL,
+            prompt_tokens BIGINT NOT NULL,
+            completion_tokens BIGINT NOT NULL,
+            quota BIGINT NOT NULL,
+            PRIMARY KEY (user_id, \(bucket), token_id, token_name, model_name, type)
+        ){without_rowid}
+        """
+    }
 }
 
 extension Database {
