@@ -344,16 +344,19 @@ public final class RelayEngine: Sendable {
         // A whole answer.
         let bytes: ByteBuffer
         do { bytes = try await response.body.collect(upTo: settings.maxResponseBytes) } catch { return .failed("reading the answer: \(Self.describe(error))") }
-        // Usage is read in place; the answer is parsed into a tree only to translate it or to count its text.
-        var usage = AnswerFacts.scan(bytes)?.usage.usage
-        var parsed: JSON?
-        if usage == nil || plan.translate != .none {
-            parsed = try? JSON.parse(bytes.readableBytesView)
-            guard parsed != nil else { return .failed("the upstream answered malformed JSON") }
+        // An answer that goes back as it came and reports its usage is read in place; one to translate, or without
+        // usage (its text is counted), is parsed into a tree once.
+        let usage: Usage
+        let out: ByteBuffer
+        if plan.translate == .none, let reported = AnswerFacts.scan(bytes)?.usage.usage {
+            usage = reported
+            out = bytes
+        } else {
+            guard let parsed = try? JSON.parse(bytes.readableBytesView) else { return .failed("the upstream answered malformed JSON") }
+            usage = Usage.from(parsed) ?? Usage(prompt: call.promptEstimate, completion: Self.estimateTokens(textOf: parsed))
+            out = plan.translateResponse(parsed, original: bytes)
         }
-        if usage == nil, let parsed { usage = Usage(prompt: call.promptEstimate, completion: Self.estimateTokens(textOf: parsed)) }
-        let out = parsed.map { plan.translateResponse($0, original: bytes) } ?? bytes
-        await settle(call, channel: channel, group: group, usage: usage ?? Usage(prompt: call.promptEstimate, completion: 0), stream: false)
+        await settle(call, channel: channel, group: group, usage: usage, stream: false)
         return .done(.complete(status: status, headers: headers + [("Content-Type", "application/json")], body: out))
     }
 

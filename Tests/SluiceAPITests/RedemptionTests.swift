@@ -290,15 +290,7 @@ import Testing
         let env = try await TestEnvironment.make(backend)
         let database = try env.openDatabase()
         // AsyncHTTPClient opens parallel connections, so the 20 requests really race on the server.
-        let race = RaceClient()
-        // A failure below must still shut the race client down, or its deinit stops the whole test process.
-        func racing(_ body: () async throws -> Void) async throws {
-            do { try await body() } catch {
-                try? await race.shutdown()
-                throw error
-            }
-        }
-        try await racing { try await env.test(.ahc(.http)) { client in
+        try await RaceClient.with { race in try await env.test(.ahc(.http)) { client in
             let port = try #require(client.port)
             let root = try await client.loginRoot()
             let (alice, _) = try await client.newUser("alice")
@@ -340,7 +332,6 @@ import Testing
             try await sql.raw("SELECT COUNT(*) AS n FROM tokens WHERE redemption_id IS NOT NULL").first()?.decode(column: "n", as: Int.self)
         }
         #expect(issued == 1, "exactly one token was issued")
-        try await race.shutdown()
         let topupLogs = try await database.withSQL { sql in
             try await sql.raw("SELECT COUNT(*) AS n FROM logs WHERE type = 1").first()?.decode(column: "n", as: Int.self)
         }
@@ -635,5 +626,16 @@ final class RaceClient: Sendable {
         return Int(response.status.code)
     }
 
-    func shutdown() async throws { try await client.shutdown() }
+    /// Runs `body` with a client that is shut down afterwards, also when `body` throws: a client dropped without
+    /// shutting down stops the whole test process.
+    static func with(_ body: (RaceClient) async throws -> Void) async throws {
+        let race = RaceClient()
+        do {
+            try await body(race)
+        } catch {
+            try? await race.client.shutdown()
+            throw error
+        }
+        try await race.client.shutdown()
+    }
 }

@@ -440,6 +440,16 @@ ANTHROPIC_MAPPING = {"gpt-via-anthropic": "upstream-claude-sonnet"}
 ROOT_BALANCE = 50_000_000
 
 
+def check_logged(entry, model, usage, stream, **fields):
+    """A call's log row: its model, tokens, exact charge and stream flag, and each of `fields` as given."""
+    assert entry["model_name"] == model
+    assert (entry["prompt_tokens"], entry["completion_tokens"]) == usage
+    assert entry["quota"] == expected_quota(model, *usage)
+    assert entry["is_stream"] is stream
+    for name, value in fields.items():
+        assert entry[name] == value, name
+
+
 def expected_quota(model, prompt_tokens, completion_tokens, ratio=1.0):
     """Contract section 6: usage-mode cost in quota units, rounded half up, at least 1."""
     input_price, output_price = PRICES[model]

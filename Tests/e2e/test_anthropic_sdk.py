@@ -1,5 +1,5 @@
 """The official `anthropic` Python SDK against Sluice, on an `anthropic` channel."""
-from e2e_support import (ANTHROPIC_TEXT, ANTHROPIC_UPSTREAM_KEY, ANTHROPIC_USAGE, assert_charged_exactly, expected_quota,
+from e2e_support import (ANTHROPIC_TEXT, ANTHROPIC_UPSTREAM_KEY, ANTHROPIC_USAGE, assert_charged_exactly, check_logged,
                       make_anthropic)
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -19,12 +19,7 @@ def check_upstream_saw(upstream, model, client_key, stream):
 
 
 def check_log(entry, token, model, usage, stream):
-    assert entry["token_name"] == token["name"]
-    assert entry["model_name"] == model
-    assert (entry["prompt_tokens"], entry["completion_tokens"]) == usage
-    assert entry["quota"] == expected_quota(model, *usage)
-    assert entry["is_stream"] is stream
-    assert entry["channel_name"] == "fake-anthropic"
+    check_logged(entry, model, usage, stream, token_name=token["name"], channel_name="fake-anthropic")
 
 
 def test_messages_create(admin, base_url, upstream):

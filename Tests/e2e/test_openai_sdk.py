@@ -3,7 +3,7 @@ import pytest
 
 from e2e_support import (CHAT_TEXT, CHAT_USAGE, COMPLETION_TEXT, COMPLETION_USAGE, EMBEDDING, EMBEDDING_PROMPT_TOKENS,
                       OPENAI_CHANNEL_MODELS, ANTHROPIC_CHANNEL_MODELS, OPENAI_UPSTREAM_KEY, assert_charged_exactly,
-                      expected_quota, make_openai)
+                      check_logged, make_openai)
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
@@ -18,12 +18,7 @@ def check_upstream_saw(upstream, path, model, client_key):
 
 
 def check_log(entry, token, model, usage, stream):
-    assert entry["token_name"] == token["name"]
-    assert entry["model_name"] == model
-    assert (entry["prompt_tokens"], entry["completion_tokens"]) == usage
-    assert entry["quota"] == expected_quota(model, *usage)
-    assert entry["is_stream"] is stream
-    assert entry["group"] == "default"
+    check_logged(entry, model, usage, stream, token_name=token["name"], group="default")
 
 
 def test_chat_completion(admin, base_url, upstream):

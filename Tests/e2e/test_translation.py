@@ -1,6 +1,6 @@
 """Sluice translates between the formats: the Anthropic SDK on an `openai` channel, the openai SDK on an `anthropic` channel."""
 from e2e_support import (ANTHROPIC_MAPPING, ANTHROPIC_TEXT, ANTHROPIC_UPSTREAM_KEY, ANTHROPIC_USAGE, CHAT_TEXT, CHAT_USAGE,
-                      OPENAI_MAPPING, OPENAI_UPSTREAM_KEY, assert_charged_exactly, expected_quota, make_anthropic,
+                      OPENAI_MAPPING, OPENAI_UPSTREAM_KEY, assert_charged_exactly, check_logged, make_anthropic,
                       make_openai)
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -9,11 +9,7 @@ VIA_ANTHROPIC = "gpt-via-anthropic"     # served only by the anthropic channel
 
 
 def check_log(entry, model, usage, stream, channel):
-    assert entry["model_name"] == model
-    assert (entry["prompt_tokens"], entry["completion_tokens"]) == usage
-    assert entry["quota"] == expected_quota(model, *usage)
-    assert entry["is_stream"] is stream
-    assert entry["channel_name"] == channel
+    check_logged(entry, model, usage, stream, channel_name=channel)
 
 
 # ---- Anthropic SDK -> openai channel ----
