@@ -320,28 +320,33 @@ struct JSONParser {
         return value
     }
 
-    mutating func parseNumber() throws(JSONError) -> JSON {
+    /// Skips a number, validating it (`parseNumber` then converts what it skipped).
+    mutating func skipNumber() throws(JSONError) {
         let start = index
-        var isInteger = true
+        let digit = UInt8(ascii: "0")...UInt8(ascii: "9")
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
         let digitsStart = index
-        while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+        while index < bytes.count, digit.contains(bytes[index]) { index += 1 }
         guard index > digitsStart else { throw JSONError("unexpected character at byte \(start)") }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            isInteger = false
             index += 1
             let fraction = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while index < bytes.count, digit.contains(bytes[index]) { index += 1 }
             guard index > fraction else { throw JSONError("bad number at byte \(start)") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            isInteger = false
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             let exponent = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while index < bytes.count, digit.contains(bytes[index]) { index += 1 }
             guard index > exponent else { throw JSONError("bad number at byte \(start)") }
         }
+    }
+
+    mutating func parseNumber() throws(JSONError) -> JSON {
+        let start = index
+        try skipNumber()
+        let isInteger = !bytes[start..<index].contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let value = Double(text) else { throw JSONError("bad number at byte \(start)") }

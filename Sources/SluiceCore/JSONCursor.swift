@@ -242,28 +242,3 @@ public struct JSONCursor {
         }
     }
 }
-
-extension JSONParser {
-    /// Skips a number, validating it as `parseNumber` does, without converting it.
-    mutating func skipNumber() throws(JSONError) {
-        let start = index
-        let digit = UInt8(ascii: "0")...UInt8(ascii: "9")
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-        let digitsStart = index
-        while index < bytes.count, digit.contains(bytes[index]) { index += 1 }
-        guard index > digitsStart else { throw JSONError("unexpected character at byte \(start)") }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            let fraction = index
-            while index < bytes.count, digit.contains(bytes[index]) { index += 1 }
-            guard index > fraction else { throw JSONError("bad number at byte \(start)") }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            let exponent = index
-            while index < bytes.count, digit.contains(bytes[index]) { index += 1 }
-            guard index > exponent else { throw JSONError("bad number at byte \(start)") }
-        }
-    }
-}
