@@ -35,7 +35,7 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
     let cluster = ClusterService(database: database, changes: services.changes, ledger: services.ledger, logger: logger)
     cluster.attach()
     // Shut down in reverse order: the server drains, the ledger writes everything, the clients and database close.
-    app.addServices(DatabaseService(database: database), UpstreamService(clients: services.upstreamClients), ledgerService, cluster)
+    app.addServices(DatabaseService(database: database), UpstreamService(client: services.upstreamClient), ledgerService, cluster)
     return app
 }
 
@@ -50,7 +50,7 @@ public func firstStart(_ config: SluiceConfig) async throws -> String? {
     let ledger = try await LedgerService.start(database: database, logger: logger).ledger
     let services = Services(config: config, database: database, secrets: SecretBox(masterSecret: secret), ledger: ledger, logger: logger)
     let password = try await Bootstrap.seed(services: services)
-    await services.upstreamClients.shutdown()
+    await services.upstreamClient.shutdown()
     await database.shutdown()
     return password
 }
@@ -101,13 +101,13 @@ public enum Sluice {
     public static let version = "0.1.0"
 }
 
-/// Closes the upstream clients after the server has drained.
+/// Closes the upstream client after the server has drained.
 struct UpstreamService: Service {
-    let clients: UpstreamClients
+    let client: UpstreamClient
 
     func run() async throws {
         try? await gracefulShutdown()
-        await clients.shutdown()
+        await client.shutdown()
     }
 }
 

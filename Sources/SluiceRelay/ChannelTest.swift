@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import SluiceCore
@@ -25,22 +24,21 @@ extension RelayEngine {
             body = .object([("model", .string(upstreamModel)), ("max_tokens", .int(1)),
                             ("messages", .array([.object([("role", .string("user")), ("content", .string("hi"))])]))])
         }
-        var request = HTTPClientRequest(url: channel.url(path))
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+        var headers: [(String, String)] = [("Content-Type", "application/json")]
         switch channel.type {
-        case .openai: request.headers.add(name: "Authorization", value: "Bearer \(channel.key)")
+        case .openai: headers.append(("Authorization", "Bearer \(channel.key)"))
         case .anthropic:
-            request.headers.add(name: "x-api-key", value: channel.key)
-            request.headers.add(name: "anthropic-version", value: "2023-06-01")
+            headers.append(("x-api-key", channel.key))
+            headers.append(("anthropic-version", "2023-06-01"))
         }
-        request.body = .bytes(ByteBuffer(bytes: body.serialized()))
+        var timeouts = channel.upstreamTimeouts
+        timeouts.firstByte = min(timeouts.firstByte, .seconds(30))
         do {
-            let client = clients.client(connectMs: channel.connectTimeoutMs, idleMs: channel.idleTimeoutMs)
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(min(channel.firstByteTimeoutMs, 30_000))), logger: logger)
+            let response = try await client.execute(UpstreamRequest(url: channel.url(path), headers: headers,
+                                                                    body: ByteBuffer(bytes: body.serialized())), timeouts: timeouts)
             let bytes = try await response.body.collect(upTo: 1 << 20)
-            guard (200..<300).contains(Int(response.status.code)) else {
-                return .failure("HTTP \(response.status.code): \(String(buffer: bytes).prefix(300))")
+            guard (200..<300).contains(response.status) else {
+                return .failure("HTTP \(response.status): \(String(buffer: bytes).prefix(300))")
             }
             guard (try? JSON.parse(bytes.readableBytesView)) != nil else { return .failure("the answer is not JSON") }
             return .success

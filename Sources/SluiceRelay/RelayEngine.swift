@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -22,7 +21,7 @@ public final class RelayEngine: Sendable {
     let users: UserCache
     let catalog: Catalog
     let ledger: QuotaLedger
-    let clients: UpstreamClients
+    let client: UpstreamClient
     public let health: ChannelHealth
     public let rateLimiter: RateLimiter
     let settings: RelaySettings
@@ -32,7 +31,7 @@ public final class RelayEngine: Sendable {
     /// Prometheus metrics.
     public let metrics = SluiceMetrics()
 
-    public init(keys: KeyCache, users: UserCache, catalog: Catalog, ledger: QuotaLedger, clients: UpstreamClients,
+    public init(keys: KeyCache, users: UserCache, catalog: Catalog, ledger: QuotaLedger, client: UpstreamClient,
                 health: ChannelHealth, rateLimiter: RateLimiter, settings: RelaySettings, logger: Logger,
                 sharedRates: SharedRateWindows? = nil) {
         self.sharedRates = sharedRates
@@ -40,7 +39,7 @@ public final class RelayEngine: Sendable {
         self.users = users
         self.catalog = catalog
         self.ledger = ledger
-        self.clients = clients
+        self.client = client
         self.health = health
         self.rateLimiter = rateLimiter
         self.settings = settings
@@ -303,28 +302,24 @@ public final class RelayEngine: Sendable {
     func attempt(_ call: Admitted, channel: Channel, group: Group) async -> Attempt {
         let plan: UpstreamPlan
         do { plan = try UpstreamPlan(call: call, channel: channel) } catch { return .clientError(errorResponse(error, format: call.request.endpoint.format)) }
-        var request = HTTPClientRequest(url: channel.url(plan.path))
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept", value: call.stream ? "text/event-stream" : "application/json")
+        var upstreamHeaders: [(String, String)] = [("Content-Type", "application/json"), ("Accept", call.stream ? "text/event-stream" : "application/json")]
         switch channel.type {
         case .openai:
-            request.headers.add(name: "Authorization", value: "Bearer \(channel.key)")
+            upstreamHeaders.append(("Authorization", "Bearer \(channel.key)"))
         case .anthropic:
-            request.headers.add(name: "x-api-key", value: channel.key)
+            upstreamHeaders.append(("x-api-key", channel.key))
             let version = call.request.anthropicHeaders.first { $0.0 == "anthropic-version" }?.1 ?? "2023-06-01"
-            request.headers.add(name: "anthropic-version", value: version)
-            if let beta = call.request.anthropicHeaders.first(where: { $0.0 == "anthropic-beta" })?.1 { request.headers.add(name: "anthropic-beta", value: beta) }
+            upstreamHeaders.append(("anthropic-version", version))
+            if let beta = call.request.anthropicHeaders.first(where: { $0.0 == "anthropic-beta" })?.1 { upstreamHeaders.append(("anthropic-beta", beta)) }
         }
-        request.body = .bytes(plan.body)
-        let client = clients.client(connectMs: channel.connectTimeoutMs, idleMs: channel.idleTimeoutMs)
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
-            response = try await client.execute(request, timeout: .milliseconds(Int64(channel.firstByteTimeoutMs)), logger: logger)
+            response = try await client.execute(UpstreamRequest(url: channel.url(plan.path), headers: upstreamHeaders, body: plan.body),
+                                                timeouts: channel.upstreamTimeouts)
         } catch {
             return .failed(Self.describe(error))
         }
-        let status = Int(response.status.code)
+        let status = response.status
         if status >= 500 || status == 429 || status == 401 || status == 403 || status == 404 || status == 408 {
             let text = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
             return .failed("HTTP \(status) \(text.prefix(200))")
@@ -414,15 +409,6 @@ public final class RelayEngine: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded: return "no answer within the first-byte timeout"
-            case .readTimeout: return "the upstream went silent (idle timeout)"
-            case .connectTimeout: return "connect timeout"
-            case .remoteConnectionClosed: return "the upstream closed the connection"
-            default: return "\(error)"
-            }
-        }
-        return "\(error)"
+        "\(error)"
     }
 }

@@ -97,3 +97,10 @@ public enum RelayErrorBody {
         }
     }
 }
+
+extension SluiceCore.Channel {
+    /// The channel's limits for the upstream client.
+    var upstreamTimeouts: UpstreamTimeouts {
+        UpstreamTimeouts(connectMs: connectTimeoutMs, firstByteMs: firstByteTimeoutMs, idleMs: idleTimeoutMs)
+    }
+}

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import NIOCore
 import SluiceCore
 import SluiceStore
@@ -13,10 +12,10 @@ public final class StreamRelay: Sendable {
     let channel: Channel
     let group: Group
     let plan: UpstreamPlan
-    let body: HTTPClientResponse.Body
+    let body: UpstreamBody
     private let finished = Mutex(false)
 
-    init(engine: RelayEngine, call: RelayEngine.Admitted, channel: Channel, group: Group, plan: UpstreamPlan, body: HTTPClientResponse.Body) {
+    init(engine: RelayEngine, call: RelayEngine.Admitted, channel: Channel, group: Group, plan: UpstreamPlan, body: UpstreamBody) {
         self.engine = engine
         self.call = call
         self.channel = channel
@@ -52,7 +51,8 @@ public final class StreamRelay: Sendable {
             }
             await finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "")
         } catch is ClientGone {
-            // The client left: charge the prompt and what was delivered; leaving the loop cancels the upstream request.
+            // The client left: charge the prompt and what was delivered, and close the upstream connection.
+            body.cancel()
             await finish(charge: tracker.usage(promptEstimate: call.promptEstimate), note: "client disconnected")
             throw ClientGone()
         } catch {

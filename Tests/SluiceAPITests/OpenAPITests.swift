@@ -28,7 +28,7 @@ import Testing
         let services = Services(config: env.config, database: database, secrets: SecretBox(masterSecret: env.config.secret ?? "secret"),
                                 ledger: ledger, logger: logger)
         let routes = buildRouter(services).routes.map { normalize($0.method.rawValue, $0.path.description) }
-        await services.upstreamClients.shutdown()
+        await services.upstreamClient.shutdown()
         await database.shutdown()
         return Set(routes)
     }

@@ -24,7 +24,7 @@ public final class Services: Sendable {
     public let catalog: Catalog
     public let ledger: QuotaLedger
     public let relay: RelayEngine
-    let upstreamClients = UpstreamClients()
+    let upstreamClient = UpstreamClient()
     let loginFailuresByName = Throttle(limit: 10, window: 600)
     let loginFailuresByAddress = Throttle(limit: 30, window: 600)
     let logger: Logger
@@ -49,7 +49,7 @@ public final class Services: Sendable {
         userCache = UserCache(users: users)
         catalog = Catalog(groups: groups, channels: channels, prices: prices)
         self.ledger = ledger
-        relay = RelayEngine(keys: keyCache, users: userCache, catalog: catalog, ledger: ledger, clients: upstreamClients,
+        relay = RelayEngine(keys: keyCache, users: userCache, catalog: catalog, ledger: ledger, client: upstreamClient,
                             health: ChannelHealth(), rateLimiter: RateLimiter(), settings: RelaySettings(channelsPerGroup: config.channelsPerGroup),
                             logger: logger, sharedRates: database.dialect == .postgres ? SharedRateWindows(database: database) : nil)
         subscribeCaches()

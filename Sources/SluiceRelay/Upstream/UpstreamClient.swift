@@ -1,0 +1,196 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// The HTTP/1.1 client for upstream calls. Each event loop has a pool of keep-alive connections of its own, and a call
+/// made from a task running on a loop uses that loop's pool: the call's socket, its timer and the task that awaits it
+/// share a thread. No redirects, no decompression; TLS by NIOSSL with the system's trust roots.
+public final class UpstreamClient: Sendable {
+    private let group: any EventLoopGroup
+    private let pools: [ObjectIdentifier: UpstreamLoopPool]
+
+    /// - Parameter tlsConfiguration: for tests (a private trust root); the default trusts the system's roots.
+    public init(group: MultiThreadedEventLoopGroup = .singleton, tlsConfiguration: TLSConfiguration? = nil) {
+        var configuration = tlsConfiguration ?? .makeClientConfiguration()
+        configuration.applicationProtocols = ["http/1.1"]
+        let tls: Result<NIOSSLContext, UpstreamError>
+        do { tls = .success(try NIOSSLContext(configuration: configuration)) } catch {
+            tls = .failure(.connectFailed("TLS is unavailable: \(error)"))
+        }
+        self.group = group
+        var pools: [ObjectIdentifier: UpstreamLoopPool] = [:]
+        for loop in group.makeIterator() { pools[ObjectIdentifier(loop)] = UpstreamLoopPool(loop: loop, tls: tls) }
+        self.pools = pools
+    }
+
+    /// Sends `request` and returns when the answer's head has come (within the first-byte timeout).
+    public func execute(_ request: UpstreamRequest, timeouts: UpstreamTimeouts) async throws -> UpstreamResponse {
+        let (target, path) = try UpstreamTarget.parse(request.url)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 2)
+        headers.add(name: "Host", value: target.hostHeader)
+        for (name, value) in request.headers { headers.add(name: name, value: value) }
+        headers.add(name: "Content-Length", value: String(request.body.readableBytes))
+        let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: path, headers: headers)
+        let exchange = UpstreamExchange(pool: currentPool(), target: target, head: head, body: request.body, timeouts: timeouts)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                exchange.onLoop { exchange.begin(continuation) }
+            }
+        } onCancel: {
+            exchange.onLoop { exchange.fail(.cancelled) }
+        }
+    }
+
+    /// The pool of the loop this runs on, else the next loop's.
+    private func currentPool() -> UpstreamLoopPool {
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let pool = pools[ObjectIdentifier(loop)] { return pool }
+        return pools[ObjectIdentifier(group.next())]!
+    }
+
+    /// Connections kept idle, over every loop (for tests).
+    public func idleConnections() async -> Int {
+        var total = 0
+        for pool in pools.values { total += (try? await pool.loop.submit { pool.idleCount }.get()) ?? 0 }
+        return total
+    }
+
+    /// Closes the idle connections and refuses new calls; calls in flight finish.
+    public func shutdown() async {
+        for pool in pools.values { try? await pool.loop.submit { pool.shutdown() }.get() }
+    }
+}
+
+/// One loop's connections: idle ones by target, newest last; opened on demand, closed after a minute unused.
+final class UpstreamLoopPool: @unchecked Sendable {
+    let loop: any EventLoop
+    private let tls: Result<NIOSSLContext, UpstreamError>
+    private var idle: [UpstreamTarget: [UpstreamConnection]] = [:]
+    private var sweep: Scheduled<Void>?
+    private var closed = false
+
+    static let idleTimeout = TimeAmount.seconds(60)
+    static let maxIdlePerTarget = 1024
+
+    init(loop: any EventLoop, tls: Result<NIOSSLContext, UpstreamError>) {
+        self.loop = loop
+        self.tls = tls
+    }
+
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+
+    /// Sends the exchange on an idle connection to its target, else on a new one.
+    func dispatch(_ exchange: UpstreamExchange) {
+        if closed { exchange.fail(.shutDown); return }
+        while let connection = idle[exchange.target]?.popLast() {
+            connection.idleSince = nil
+            if connection.channel.isActive {
+                exchange.send(on: connection, reused: true)
+                return
+            }
+        }
+        connect(exchange)
+    }
+
+    func connect(_ exchange: UpstreamExchange) {
+        if closed { exchange.fail(.shutDown); return }
+        let target = exchange.target
+        let tls: NIOSSLContext?
+        switch (target.tls, self.tls) {
+        case (false, _): tls = nil
+        case (true, .success(let context)): tls = context
+        case (true, .failure(let error)): exchange.fail(error); return
+        }
+        ClientBootstrap(group: loop)
+            .connectTimeout(exchange.timeouts.connect)
+            .channelInitializer { channel in
+                do {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.hostIsAddress ? nil : target.host))
+                    }
+                    try pipeline.addHTTPClientHandlers()
+                    try pipeline.addHandler(UpstreamConnectionHandler())
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let channel):
+                    guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self) else {
+                        channel.close(promise: nil)
+                        exchange.fail(.connectFailed("the connection's pipeline is incomplete"))
+                        return
+                    }
+                    let connection = UpstreamConnection(channel: channel, handler: handler, target: target)
+                    handler.onClose = { [self, weak connection] in if let connection { forget(connection) } }
+                    exchange.send(on: connection, reused: false)
+                case .failure(let error):
+                    exchange.fail(Self.connectError(error))
+                }
+            }
+    }
+
+    /// A connection whose exchange ended cleanly: kept for the next call to its target.
+    func release(_ connection: UpstreamConnection) {
+        guard !closed, connection.channel.isActive, idle[connection.target, default: []].count < Self.maxIdlePerTarget else {
+            connection.close()
+            return
+        }
+        connection.idleSince = .now()
+        idle[connection.target, default: []].append(connection)
+        if sweep == nil { scheduleSweep() }
+    }
+
+    /// A connection closed: out of the idle list.
+    private func forget(_ connection: UpstreamConnection) {
+        guard connection.idleSince != nil else { return }
+        connection.idleSince = nil
+        idle[connection.target]?.removeAll { $0 === connection }
+    }
+
+    private func scheduleSweep() {
+        sweep = loop.scheduleTask(in: .seconds(10)) { [self] in
+            sweep = nil
+            let oldest = NIODeadline.now() - Self.idleTimeout
+            var stale: [UpstreamConnection] = []
+            for (target, connections) in idle {
+                let keep = connections.filter { ($0.idleSince ?? .distantFuture) > oldest }
+                if keep.count != connections.count {
+                    stale += connections.filter { ($0.idleSince ?? .distantFuture) <= oldest }
+                    idle[target] = keep.isEmpty ? nil : keep
+                }
+            }
+            for connection in stale {
+                connection.idleSince = nil
+                connection.close()
+            }
+            if !idle.isEmpty { scheduleSweep() }
+        }
+    }
+
+    func shutdown() {
+        closed = true
+        sweep?.cancel()
+        sweep = nil
+        let all = idle.values.flatMap { $0 }
+        idle.removeAll()
+        for connection in all {
+            connection.idleSince = nil
+            connection.close()
+        }
+    }
+
+    static func connectError(_ error: any Error) -> UpstreamError {
+        if case ChannelError.connectTimeout = error { return .connectTimeout }
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first { return .connectFailed("\(first.error)") }
+            if let dns = error.dnsAAAAError ?? error.dnsAError { return .connectFailed("cannot resolve \(error.host): \(dns)") }
+        }
+        return .connectFailed("\(error)")
+    }
+}
