@@ -72,9 +72,6 @@ struct DoctorCommand: AsyncParsableCommand {
 // NIO's event loops run Sluice's tasks too: a call then stays on the thread whose socket it came in on, instead of
 // hopping to the cooperative pool and back for each await (docs/performance.md, finding 1). Blocking work (SQLite,
 // bcrypt) runs on thread pools of its own. Installed before any task starts.
-if let value = ProcessInfo.processInfo.environment["SLUICE_THREADS"], let count = Int(value), count >= 1 {
-    NIOSingletons.groupLoopCountSuggestion = count
-}
 LoggingSystem.bootstrap({ label, provider in LineLogHandler(label: label, metadataProvider: provider) }, metadataProvider: nil)
 _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 await runSluice()

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
-import SluiceAPI
+@testable import SluiceAPI
 import SluiceCore
 import SluiceStore
 import SQLKit
@@ -287,5 +287,19 @@ import Testing
             #expect(direct.code == 403)
         }
         await upstream.stop()
+    }
+
+    /// Which calls may run in the connection's own task: only bodies that cannot ask for a stream.
+    @Test(arguments: [
+        (#"{"model":"m","stream":true}"#, true),
+        (#"{"model":"m", "stream" : false}"#, true),
+        (#"{"stream":1}"#, true),
+        (#"{"model":"m","messages":[{"role":"user","content":"streams"}]}"#, false),
+        (#"{"model":"m"}"#, false),
+        ("", false),
+        (#""strea"#, false),
+    ])
+    func onlyBodiesThatNameStreamGetAChildTask(body: String, mayStream: Bool) {
+        #expect(RelayController.mayStream(ByteBuffer(string: body)) == mayStream)
     }
 }

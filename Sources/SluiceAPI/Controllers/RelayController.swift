@@ -63,12 +63,32 @@ struct RelayController: Sendable {
         // Admission and the upstream call run in a child task. A task keeps the memory its deepest await needed until
         // it ends, and the connection's task lives as long as the stream it answers; the child's frames are freed
         // as soon as the answer begins, so an open stream holds only the shallow frames of its pump.
+        // A body without the bytes `"stream"` cannot ask for a stream, and its call runs in this task: a child task
+        // costs a task and two switches, and only a stream lives long enough for the frames to matter.
         let relay = services.relay
+        guard Self.mayStream(body) else { return respond(await relay.handle(relayRequest), context: context) }
         let result = await withTaskGroup(of: RelayResponse.self) { group in
             group.addTask { await relay.handle(relayRequest) }
             return await group.next()!
         }
         return respond(result, context: context)
+    }
+
+    /// Whether the body holds the key `"stream"` anywhere (an escaped spelling of the key is missed, which only
+    /// costs such a stream the memory the child task saves).
+    static func mayStream(_ body: ByteBuffer) -> Bool {
+        body.withUnsafeReadableBytes { bytes in
+            let pattern: [UInt8] = Array(#""stream""#.utf8)
+            guard bytes.count >= pattern.count else { return false }
+            var index = 0
+            let last = bytes.count - pattern.count
+            while index <= last {
+                if bytes[index] == 0x22, bytes[index + 1] == 0x73,
+                   (0..<pattern.count).allSatisfy({ bytes[index + $0] == pattern[$0] }) { return true }
+                index += 1
+            }
+            return false
+        }
     }
 
     func respond(_ result: RelayResponse, context: SluiceRequestContext) -> Response {

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// The HTTP/1.1 client for upstream calls. Each event loop has a pool of keep-alive connections of its own, and a call
 /// made from a task running on a loop uses that loop's pool: the call's socket, its timer and the task that awaits it
@@ -9,6 +10,8 @@ import NIOSSL
 public final class UpstreamClient: Sendable {
     private let group: any EventLoopGroup
     private let pools: [ObjectIdentifier: UpstreamLoopPool]
+    /// Parsed URLs: a gateway calls the same few over and over.
+    private let targets = Mutex<[String: (UpstreamTarget, path: String)]>([:])
 
     /// - Parameter tlsConfiguration: for tests (a private trust root); the default trusts the system's roots.
     public init(group: MultiThreadedEventLoopGroup = .singleton, tlsConfiguration: TLSConfiguration? = nil) {
@@ -26,7 +29,7 @@ public final class UpstreamClient: Sendable {
 
     /// Sends `request` and returns when the answer's head has come (within the first-byte timeout).
     public func execute(_ request: UpstreamRequest, timeouts: UpstreamTimeouts) async throws -> UpstreamResponse {
-        let (target, path) = try UpstreamTarget.parse(request.url)
+        let (target, path) = try parsed(request.url)
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 2)
         headers.add(name: "Host", value: target.hostHeader)
@@ -41,6 +44,16 @@ public final class UpstreamClient: Sendable {
         } onCancel: {
             exchange.onLoop { exchange.fail(.cancelled) }
         }
+    }
+
+    private func parsed(_ url: String) throws(UpstreamError) -> (UpstreamTarget, path: String) {
+        if let known = targets.withLock({ $0[url] }) { return known }
+        let parsed = try UpstreamTarget.parse(url)
+        targets.withLock { targets in
+            if targets.count >= 4096 { targets.removeAll(keepingCapacity: true) }
+            targets[url] = parsed
+        }
+        return parsed
     }
 
     /// The pool of the loop this runs on, else the next loop's.
