@@ -155,11 +155,12 @@ import Testing
         }
     }
 
-    @Test func aKeptConnectionTheUpstreamDroppedIsRetriedOnceOnANewOne() async throws {
-        // The second request on the first connection is dropped unanswered, as an upstream that timed the idle
-        // connection out would; the client sends it again on a new connection.
+    @Test(arguments: [false, true])
+    func aKeptConnectionTheUpstreamDroppedIsRetriedOnceOnANewOne(reset: Bool) async throws {
+        // The second request on the first connection is dropped unanswered (closed, or reset), as an upstream that
+        // timed the idle connection out would; the client sends it again on a new connection.
         try await ScriptedUpstream.with { connection, request in
-            connection == 0 && request == 1 ? .close : .respond(ScriptedUpstream.answer("fine"))
+            connection == 0 && request == 1 ? (reset ? .reset : .close) : .respond(ScriptedUpstream.answer("fine"))
         } run: { server in
             let client = UpstreamClient(group: Self.loop)
             for _ in 0..<2 {
@@ -231,6 +232,20 @@ import Testing
             }
             await strict.shutdown()
         }
+
+        // A certificate that does not name the address called is refused, though its authority is trusted.
+        try await ScriptedUpstream.with(host: "127.0.0.2", tls: serverTLS) { _, _ in .respond(ScriptedUpstream.answer("secret")) } run: { server in
+            var trusting = TLSConfiguration.makeClientConfiguration()
+            trusting.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(TestTLS.authority.utf8), format: .pem)])
+            let client = UpstreamClient(group: Self.loop, tlsConfiguration: trusting)
+            await #expect {
+                _ = try await client.execute(UpstreamRequest(url: "https://127.0.0.2:\(server.port)/"), timeouts: Self.timeouts)
+            } throws: { error in
+                guard case UpstreamError.connectFailed(let why) = error else { return false }
+                return why.hasPrefix("TLS")
+            }
+            await client.shutdown()
+        }
     }
 
     @Test(arguments: [
@@ -265,25 +280,29 @@ final class ScriptedUpstream: Sendable {
         case respond(String)
         case steps([Step])
         case close
+        /// Closes with a TCP reset (SO_LINGER 0).
+        case reset
     }
     typealias Plan = @Sendable (_ connection: Int, _ request: Int) -> Script
 
+    let host: String
     let port: Int
     private let counters: Counters
 
     var connections: Int { counters.state.withLock { $0.connections } }
     var requests: [String] { counters.state.withLock { $0.requests } }
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    func url(_ path: String) -> String { "http://\(host):\(port)\(path)" }
 
     static func answer(_ body: String) -> String { "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" }
 
-    private init(port: Int, counters: Counters) {
+    private init(host: String, port: Int, counters: Counters) {
+        self.host = host
         self.port = port
         self.counters = counters
     }
 
     /// Runs `body` with a server that follows `plan`, then stops it.
-    static func with<T: Sendable>(tls: NIOSSLContext? = nil, _ plan: @escaping Plan,
+    static func with<T: Sendable>(host: String = "127.0.0.1", tls: NIOSSLContext? = nil, _ plan: @escaping Plan,
                                   run body: (ScriptedUpstream) async throws -> T) async throws -> T {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let counters = Counters()
@@ -296,8 +315,8 @@ final class ScriptedUpstream: Sendable {
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch { return channel.eventLoop.makeFailedFuture(error) }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let server = ScriptedUpstream(port: channel.localAddress?.port ?? 0, counters: counters)
+            .bind(host: host, port: 0).get()
+        let server = ScriptedUpstream(host: host, port: channel.localAddress?.port ?? 0, counters: counters)
         do {
             let result = try await body(server)
             try? await channel.close()
@@ -310,9 +329,9 @@ final class ScriptedUpstream: Sendable {
         }
     }
 
-    /// Waits (at most two seconds) until `count` connections have closed on the server's side.
+    /// Waits (at most five seconds) until `count` connections have closed on the server's side.
     func waitForClosedConnections(_ count: Int) async throws {
-        for _ in 0..<200 {
+        for _ in 0..<500 {
             if counters.state.withLock({ $0.closed }) >= count { return }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -349,6 +368,14 @@ final class ScriptedUpstream: Sendable {
                 switch script {
                 case .respond(let text): context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
                 case .close: context.close(promise: nil)
+                case .reset:
+                    let channel = context.channel
+                    guard let options = channel as? any SocketOptionProvider else {
+                        Issue.record("no socket options to reset with")
+                        channel.close(promise: nil)
+                        break
+                    }
+                    options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
                 case .steps(let steps): play(steps[...], context: context)
                 }
             }

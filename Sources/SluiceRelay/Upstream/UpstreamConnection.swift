@@ -76,7 +76,9 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let exchange = current {
             current = nil
-            exchange.fail(Self.describe(error))
+            // A reset is a close: a kept connection reset before any answer is retried like one closed.
+            let failure = Self.describe(error)
+            if failure == .closed { exchange.connectionClosed() } else { exchange.fail(failure) }
         }
         context.close(promise: nil)
     }
@@ -99,6 +101,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
         case is HTTPParserError: return .malformed("\(error)")
         case let error as NIOSSLError: return .connectFailed("TLS: \(error)")
         case let error as BoringSSLError: return .connectFailed("TLS: \(error)")
+        case let error as NIOSSLExtraError: return .connectFailed("TLS: \(error)")
         case is IOError, ChannelError.eof, ChannelError.ioOnClosedChannel, ChannelError.outputClosed: return .closed
         default: return .malformed("\(error)")
         }
