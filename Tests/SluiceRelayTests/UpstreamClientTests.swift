@@ -224,12 +224,7 @@ import Testing
 
             // The system's roots do not know the test authority.
             let strict = UpstreamClient(group: Self.loop)
-            await #expect {
-                _ = try await strict.execute(UpstreamRequest(url: "https://localhost:\(server.port)/"), timeouts: Self.timeouts)
-            } throws: { error in
-                guard case UpstreamError.connectFailed(let why) = error else { return false }
-                return why.hasPrefix("TLS")
-            }
+            await Self.expectTLSRefusal(strict, "https://localhost:\(server.port)/")
             await strict.shutdown()
         }
 
@@ -238,13 +233,17 @@ import Testing
             var trusting = TLSConfiguration.makeClientConfiguration()
             trusting.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(TestTLS.authority.utf8), format: .pem)])
             let client = UpstreamClient(group: Self.loop, tlsConfiguration: trusting)
-            await #expect {
-                _ = try await client.execute(UpstreamRequest(url: "https://127.0.0.2:\(server.port)/"), timeouts: Self.timeouts)
-            } throws: { error in
-                guard case UpstreamError.connectFailed(let why) = error else { return false }
-                return why.hasPrefix("TLS")
-            }
+            await Self.expectTLSRefusal(client, "https://127.0.0.2:\(server.port)/")
             await client.shutdown()
+        }
+    }
+
+    static func expectTLSRefusal(_ client: UpstreamClient, _ url: String) async {
+        await #expect {
+            _ = try await client.execute(UpstreamRequest(url: url), timeouts: timeouts)
+        } throws: { error in
+            guard case UpstreamError.connectFailed(let why) = error else { return false }
+            return why.hasPrefix("TLS")
         }
     }
 
