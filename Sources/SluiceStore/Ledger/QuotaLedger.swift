@@ -39,6 +39,12 @@ public final class QuotaLedger: Sendable {
         var lease: Int64 = 0
         var reserved: Int64 = 0
         var lastUsed: Double = 0
+        /// What the next lease asks for, in `leaseCalls` calls' worth: doubled each time a lease follows the last
+        /// within `leaseWindow` seconds, so that a busy balance goes to the database about once a window.
+        var scale: Int64 = 1
+        var lastLeased: Double = 0
+        /// The last lease asked for was refused (not enough unleased quota): no top-up ahead of need for a window.
+        var lastRefused: Double = 0
     }
 
     let database: Database
@@ -51,12 +57,21 @@ public final class QuotaLedger: Sendable {
     let leaseCalls: Int64
     /// Asks other instances to give back idle lease of a balance (set when there are other instances).
     let leaseWanted = Mutex<(@Sendable (QuotaSubject) -> Void)?>(nil)
+    /// Seconds within which a second lease of a balance makes the next one twice as large.
+    let leaseWindow: Double
+    /// The largest `scale` of a lease.
+    static let maxLeaseScale: Int64 = 64
+    /// The lease being taken for each balance: calls that run short at the same time wait for it, not each for a
+    /// transaction of its own.
+    private let leasing = Mutex<[QuotaSubject: Task<LeaseOutcome, any Error>]>([:])
+    private let leaseCount = Mutex(0)
 
-    init(database: Database, writer: LedgerWriter, instanceId: String, leaseCalls: Int64 = 32) {
+    init(database: Database, writer: LedgerWriter, instanceId: String, leaseCalls: Int64 = 32, leaseWindow: Double = 1) {
         self.database = database
         self.writer = writer
         self.instanceId = instanceId
         self.leaseCalls = leaseCalls
+        self.leaseWindow = leaseWindow
         writer.setOnFlushed { [weak self] charges in
             self?.unflushed.withLock { pending in
                 for (subject, amount) in charges {
@@ -68,56 +83,64 @@ public final class QuotaLedger: Sendable {
     }
 
     /// Holds `amount` on the token (when capped) and the user (for an internal token), both or neither.
+    ///
+    /// A call reserves against this instance's leases in memory. When a lease runs short, one transaction leases more
+    /// (calls short of the same balance at the same time wait for it); when a reservation leaves less than a quarter
+    /// of a lease free, the next lease is taken in the background, so that calls seldom wait for the database.
     public func reserve(tokenId: Int64, tokenCapped: Bool, userId: Int64?, amount: Int64) async throws(ReservationFailure) -> Reservation {
         let subjects: [QuotaSubject] = (tokenCapped ? [.token(tokenId)] : []) + (userId.map { [.user($0)] } ?? [])
         let reservation = Reservation(token: tokenCapped ? tokenId : nil, user: userId, chargedToken: tokenId, amount: amount)
         if subjects.isEmpty || amount <= 0 { return reservation }
         var lastFailure: (QuotaSubject, Int64)?
-        for attempt in 0..<4 {
-            let short = accounts.withLock { accounts -> [(QuotaSubject, Int64)] in
+        var refusals = 0
+        // Each round without a refusal leased something (or waited for another call's lease) that concurrent calls
+        // may have taken first; the bound only stops a pathological loop.
+        for _ in 0..<64 where refusals < 4 {
+            let (short, topUps) = accounts.withLock { accounts -> ([(QuotaSubject, Int64)], [QuotaSubject]) in
                 let short = subjects.compactMap { subject -> (QuotaSubject, Int64)? in
                     let account = accounts[subject] ?? Account()
                     let free = account.lease - account.reserved
                     return free >= amount ? nil : (subject, amount - free)
                 }
-                if short.isEmpty {
-                    let now = Date().timeIntervalSince1970
-                    for subject in subjects {
-                        accounts[subject, default: Account()].reserved += amount
-                        accounts[subject, default: Account()].lastUsed = now
+                guard short.isEmpty else { return (short, []) }
+                let now = Date().timeIntervalSince1970
+                var topUps: [QuotaSubject] = []
+                for subject in subjects {
+                    var account = accounts[subject, default: Account()]
+                    account.reserved += amount
+                    account.lastUsed = now
+                    if (account.lease - account.reserved) * 4 < amount * leaseCalls * account.scale, now - account.lastRefused > leaseWindow {
+                        topUps.append(subject)
                     }
+                    accounts[subject] = account
                 }
-                return short
+                return ([], topUps)
             }
-            if short.isEmpty { return reservation }
+            if short.isEmpty {
+                for subject in topUps where leasing.withLock({ $0[subject] == nil }) {
+                    Task { _ = try? await self.lease(subject, need: amount, amount: amount) }
+                }
+                return reservation
+            }
             var unavailable: (QuotaSubject, Int64)?
             for (subject, need) in short {
-                let outcome: LeaseOutcome
+                let outcome: LeaseOutcome?
                 do {
-                    outcome = try await acquire(subject, need: need, want: max(need, amount * leaseCalls))
+                    outcome = try await lease(subject, need: need, amount: amount)
                 } catch {
                     // The database is unreachable: refuse rather than overspend.
                     writer.logger.error("quota lease failed", metadata: ["subject": "\(subject)", "error": "\(String(reflecting: error))"])
                     throw subject.isToken ? .tokenInsufficient : .userInsufficient
                 }
-                switch outcome {
-                case .granted(let granted):
-                    let now = Date().timeIntervalSince1970
-                    accounts.withLock { accounts in
-                        accounts[subject, default: Account()].lease += granted
-                        // Fresh lease is not idle: the sweeper must leave it to the call that asked for it.
-                        accounts[subject, default: Account()].lastUsed = now
-                    }
-                case .unavailable(let remainAfterPending):
-                    if unavailable == nil { unavailable = (subject, remainAfterPending) }
-                }
+                if case .unavailable(let remainAfterPending) = outcome, unavailable == nil { unavailable = (subject, remainAfterPending) }
             }
             guard let unavailable else { continue }
             lastFailure = unavailable
-            if attempt == 0 {
+            refusals += 1
+            if refusals == 1 {
                 // Lease this instance gave back may still sit in the writer: write it, then look again.
                 try? await writer.flush()
-            } else if attempt == 1, let ask = leaseWanted.withLock({ $0 }) {
+            } else if refusals == 2, let ask = leaseWanted.withLock({ $0 }) {
                 // Another instance may hold idle lease of this balance: ask for it and look again shortly.
                 ask(unavailable.0)
                 try? await Task.sleep(for: .milliseconds(150))
@@ -128,6 +151,46 @@ public final class QuotaLedger: Sendable {
         if case .token = failure.0 { throw failure.1 <= 0 ? .tokenExhausted : .tokenInsufficient }
         throw .userInsufficient
     }
+
+    /// Leases more of a balance for a call that needs `need` more (or joins the lease being taken for it). Answers
+    /// the outcome of the lease this call took, or nil when it waited for another call's: either way, look again.
+    private func lease(_ subject: QuotaSubject, need: Int64, amount: Int64) async throws -> LeaseOutcome? {
+        let (flight, joined) = leasing.withLock { flights -> (Task<LeaseOutcome, any Error>, Bool) in
+            if let running = flights[subject] { return (running, true) }
+            let want = accounts.withLock { accounts -> Int64 in
+                let now = Date().timeIntervalSince1970
+                var account = accounts[subject, default: Account()]
+                account.scale = now - account.lastLeased < leaseWindow ? min(account.scale * 2, Self.maxLeaseScale) : 1
+                account.lastLeased = now
+                accounts[subject] = account
+                return max(need, amount * leaseCalls * account.scale)
+            }
+            // Removed from `leasing` under its lock, which this closure holds: never before it is stored.
+            let flight = Task<LeaseOutcome, any Error> {
+                defer { leasing.withLock { $0[subject] = nil } }
+                let outcome = try await acquire(subject, need: need, want: want)
+                let now = Date().timeIntervalSince1970
+                accounts.withLock { accounts in
+                    switch outcome {
+                    case .granted(let granted):
+                        accounts[subject, default: Account()].lease += granted
+                        // Fresh lease is not idle: the sweeper must leave it to the call that asked for it.
+                        accounts[subject, default: Account()].lastUsed = now
+                    case .unavailable:
+                        accounts[subject, default: Account()].lastRefused = now
+                    }
+                }
+                return outcome
+            }
+            flights[subject] = flight
+            return (flight, false)
+        }
+        let outcome = try await flight.value
+        return joined ? nil : outcome
+    }
+
+    /// Leases taken since start (each one transaction), for tests and metrics.
+    public var leasesTaken: Int { leaseCount.withLock { $0 } }
 
     enum LeaseOutcome {
         case granted(Int64)
@@ -153,6 +216,7 @@ public final class QuotaLedger: Sendable {
                 return .unavailable(remain - pending)
             }
             let grant = min(want, available)
+            self.leaseCount.withLock { $0 += 1 }
             try await sql.raw("UPDATE \(unsafeRaw: subject.table) SET leased = leased + \(bind: grant) WHERE id = \(bind: subject.id)").run()
             try await sql.raw("""
                 INSERT INTO quota_leases (instance_id, subject, subject_id, amount) VALUES (\(bind: instanceId), \(bind: subject.code), \(bind: subject.id), \(bind: grant))
