@@ -35,6 +35,16 @@ import Testing
         }
     }
 
+    /// Lets every reservation go and hands the leases back: the balance is whole and nothing is leased.
+    static func releaseAll(_ reservations: [Reservation], _ ledger: QuotaLedger, _ database: Database, user: Int64, quota: Int64) async throws {
+        for reservation in reservations { ledger.release(reservation) }
+        ledger.returnLeases(idleSeconds: nil)
+        try await ledger.flush()
+        let after = try await leased(database, user: user)
+        #expect(after.quota == quota)
+        #expect(after.leased == 0)
+    }
+
     @Test(arguments: Backend.all)
     func callsShortAtOnceShareOneLease(_ backend: Backend) async throws {
         try await Self.withLedger(backend, quota: 1_000_000) { ledger, user, database in
@@ -49,12 +59,7 @@ import Testing
             // each call taking its own would be 50 transactions.
             #expect(ledger.leasesTaken <= 5, "\(ledger.leasesTaken) leases")
             #expect(ledger.outstanding == 500)
-            for reservation in reservations { ledger.release(reservation) }
-            ledger.returnLeases(idleSeconds: nil)
-            try await ledger.flush()
-            let after = try await Self.leased(database, user: user)
-            #expect(after.quota == 1_000_000)
-            #expect(after.leased == 0)
+            try await Self.releaseAll(reservations, ledger, database, user: user, quota: 1_000_000)
         }
     }
 
@@ -71,12 +76,7 @@ import Testing
                 _ = try await ledger.reserve(tokenId: 1, tokenCapped: false, userId: user, amount: 10)
             }
             #expect(try await Self.leased(database, user: user).leased == 50_000)
-            for reservation in held { ledger.release(reservation) }
-            ledger.returnLeases(idleSeconds: nil)
-            try await ledger.flush()
-            let after = try await Self.leased(database, user: user)
-            #expect(after.quota == 50_000)
-            #expect(after.leased == 0)
+            try await Self.releaseAll(held, ledger, database, user: user, quota: 50_000)
         }
     }
 }
