@@ -87,11 +87,14 @@ public enum RelayErrorBody {
 
     static func anthropicType(_ error: RelayError) -> String {
         switch error.status {
-        case 400, 413: return "invalid_request_error"
+        case 400: return "invalid_request_error"
         case 401: return "authentication_error"
+        case 402: return "billing_error"
         case 403: return "permission_error"
         case 404: return "not_found_error"
+        case 413: return "request_too_large"
         case 429: return "rate_limit_error"
+        case 504: return "timeout_error"
         case 503, 529: return "overloaded_error"
         default: return "api_error"
         }

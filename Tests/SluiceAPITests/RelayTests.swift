@@ -248,6 +248,11 @@ import Testing
             let answer = try await client.relay("/v1/chat/completions", key: key, big)
             #expect(answer.code == 413)
             #expect(answer.json["error"]["message"].string?.isEmpty == false)
+            // In the Anthropic format, the type Anthropic gives a body too large.
+            let anthropic = try await client.relay("/v1/messages", key: key, big)
+            #expect(anthropic.code == 413)
+            #expect(anthropic.json["type"].string == "error")
+            #expect(anthropic.json["error"]["type"].string == "request_too_large")
             #expect(upstream.calls == 0)
         }
         await upstream.stop()
