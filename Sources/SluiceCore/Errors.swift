@@ -85,6 +85,10 @@ public struct RelayError: Error, Sendable, Equatable {
     public static func invalidRequest(_ message: String) -> RelayError {
         RelayError(status: 400, code: "invalid_request_error", type: "invalid_request_error", message: message)
     }
+    public static func modelNotFound(_ model: String) -> RelayError {
+        RelayError(status: 404, code: "model_not_found", type: "invalid_request_error",
+                   message: "The model '\(model)' does not exist or this API key may not use it")
+    }
     public static func tooLarge(_ limit: Int) -> RelayError {
         RelayError(status: 413, code: "request_too_large", type: "invalid_request_error", message: "The request body is larger than \(limit) bytes")
     }

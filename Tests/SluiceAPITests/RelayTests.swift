@@ -129,6 +129,18 @@ import Testing
             #expect(Set(limitedModels.json["data"].array.compactMap { $0["id"].string }) == ["gpt-test", "other"])
             let anonymous = try await client.call(.get, "/v1/models")
             #expect(anonymous.code == 401)
+
+            // One model: those the key may use, else 404 model_not_found (as the OpenAI API answers).
+            let one = try await client.call(.get, "/v1/models/gpt-test", headers: [.authorization: "Bearer \(limited)"])
+            #expect(one.code == 200)
+            #expect(one.json["id"].string == "gpt-test")
+            #expect(one.json["object"].string == "model")
+            for hidden in ["hidden-model", "no-such-model"] {
+                let refused = try await client.call(.get, "/v1/models/\(hidden)", headers: [.authorization: "Bearer \(limited)"])
+                #expect(refused.code == 404)
+                #expect(refused.json["error"]["code"].string == "model_not_found")
+            }
+            #expect(try await client.call(.get, "/v1/models/gpt-test").code == 401)
         }
         await upstream.stop()
     }

@@ -16,6 +16,7 @@ struct RelayController: Sendable {
         router.post("/v1/embeddings") { request, context in try await relay(.embeddings, request, context) }
         router.post("/v1/messages") { request, context in try await relay(.messages, request, context) }
         router.get("/v1/models") { request, context in try await models(request, context) }
+        router.get("/v1/models/:model") { request, context in try await model(request, context) }
         router.get("/v1/dashboard/billing/subscription") { request, context in try await subscription(request, context) }
         router.get("/dashboard/billing/subscription") { request, context in try await subscription(request, context) }
         router.get("/v1/dashboard/billing/usage") { request, context in try await usage(request, context) }
@@ -128,12 +129,39 @@ struct RelayController: Sendable {
 
     /// `GET /v1/models`: the models the key may use (its groups' models, cut by its model limits).
     func models(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let models: Set<String>
+        switch await usableModels(request, context) {
+        case .success(let found): models = found
+        case .failure(let error): return openAIError(error, context: context)
+        }
+        let body = JSON.object([("object", .string("list")), ("data", .array(models.sorted().map(Self.modelObject)))])
+        return Response(status: .ok, headers: [.contentType: "application/json", .xRequestId: context.requestId],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+    }
+
+    /// `GET /v1/models/{model}`: one model the key may use, else 404 `model_not_found`. A name with `/` in it is
+    /// given percent-encoded (`%2F`).
+    func model(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let raw = context.parameters.get("model") ?? ""
+        let name = raw.removingPercentEncoding ?? raw
+        switch await usableModels(request, context) {
+        case .success(let models) where models.contains(name):
+            return Response(status: .ok, headers: [.contentType: "application/json", .xRequestId: context.requestId],
+                            body: .init(byteBuffer: ByteBuffer(bytes: Self.modelObject(name).serialized())))
+        case .success: return openAIError(.modelNotFound(name), context: context)
+        case .failure(let error): return openAIError(error, context: context)
+        }
+    }
+
+    /// The models the calling key may use: its groups' models (or the models their channels serve), fallback groups
+    /// included, cut by its model limits.
+    private func usableModels(_ request: Request, _ context: SluiceRequestContext) async -> Result<Set<String>, RelayError> {
         let token: CachedToken, owner: UserCache.Entry?
         do {
             (token, owner) = try await services.relay.authenticate(key: Self.key(of: request),
                                                                    clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies))
         } catch {
-            return openAIError(error, context: context)
+            return .failure(error)
         }
         let snapshot = services.catalog.snapshot
         var models = Set<String>()
@@ -144,11 +172,11 @@ struct RelayController: Sendable {
             models.formUnion(group.models.isEmpty ? served : Set(group.models))
         }
         if token.token.modelLimitsEnabled { models.formIntersection(token.modelLimits) }
-        let created = Int64(1_700_000_000)
-        let data = models.sorted().map { JSON.object([("id", .string($0)), ("object", .string("model")), ("created", .int(created)), ("owned_by", .string("sluice"))]) }
-        let body = JSON.object([("object", .string("list")), ("data", .array(data))])
-        return Response(status: .ok, headers: [.contentType: "application/json", .xRequestId: context.requestId],
-                        body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+        return .success(models)
+    }
+
+    static func modelObject(_ id: String) -> JSON {
+        .object([("id", .string(id)), ("object", .string("model")), ("created", .int(1_700_000_000)), ("owned_by", .string("sluice"))])
     }
 
     /// The balance the key sees, in USD: its own quota, or (unlimited internal key) its owner's balance.
