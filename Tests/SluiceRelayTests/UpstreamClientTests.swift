@@ -148,7 +148,8 @@ import Testing
             #expect(await client.idleConnections() == 0)
 
             let whole = try await client.execute(UpstreamRequest(url: server.url("/")), timeouts: Self.timeouts)
-            try await Task.sleep(for: .milliseconds(50))
+            // Its end puts the connection back in the pool: wait for that (at most five seconds), then read.
+            for _ in 0..<500 where await client.idleConnections() == 0 { try await Task.sleep(for: .milliseconds(10)) }
             await #expect(throws: UpstreamError.tooLarge(limit: 10)) { _ = try await whole.body.collect(upTo: 10) }
             #expect(await client.idleConnections() == 1, "an answer that ended is a clean connection")
             await client.shutdown()
@@ -197,9 +198,10 @@ import Testing
             try await server.waitForClosedConnections(1)
             #expect(await client.idleConnections() == 0)
 
-            // A caller cancelled while waiting for the head.
+            // A caller cancelled while waiting for the head (once the request has arrived: a caller who gives up while
+            // the connection is still opening leaves a fresh connection to the pool, unused).
             let waiting = Task { try await client.execute(UpstreamRequest(url: server.url("/")), timeouts: Self.timeouts) }
-            try await Task.sleep(for: .milliseconds(100))
+            try await server.waitUntil("the second request arrives") { $0.requests.count >= 2 }
             waiting.cancel()
             await #expect(throws: UpstreamError.cancelled) { _ = try await waiting.value }
             try await server.waitForClosedConnections(2)
@@ -330,11 +332,16 @@ final class ScriptedUpstream: Sendable {
 
     /// Waits (at most five seconds) until `count` connections have closed on the server's side.
     func waitForClosedConnections(_ count: Int) async throws {
+        try await waitUntil("\(count) connection(s) closed") { $0.closed >= count }
+    }
+
+    /// Waits (at most five seconds) until what the server saw meets `condition`.
+    func waitUntil(_ what: String, _ condition: (_ seen: (connections: Int, closed: Int, requests: [String])) -> Bool) async throws {
         for _ in 0..<500 {
-            if counters.state.withLock({ $0.closed }) >= count { return }
+            if counters.state.withLock({ condition($0) }) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("\(count) connection(s) should have closed")
+        Issue.record("waited in vain: \(what)")
     }
 
     final class Counters: Sendable {
