@@ -71,14 +71,17 @@ import Testing
         #expect(defaults.port == 3000)
         #expect(defaults.database == "sqlite:data/sluice.sqlite")
         #expect(defaults.rootPassword == nil)
+        #expect(defaults.passwordCost == 10)
+        #expect(SluiceConfig.resolve(environment: ["SLUICE_BCRYPT_COST": "3"]).passwordCost == 10, "below 4 is ignored")
         let env = ["SLUICE_HOST": "0.0.0.0", "SLUICE_PORT": "4000", "SLUICE_DATABASE": "sqlite:/tmp/x.sqlite",
-                   "SLUICE_ROOT_PASSWORD": "pw-12345678", "SLUICE_SECRET": "s3"]
+                   "SLUICE_ROOT_PASSWORD": "pw-12345678", "SLUICE_SECRET": "s3", "SLUICE_BCRYPT_COST": "12"]
         let fromEnv = SluiceConfig.resolve(environment: env)
         #expect(fromEnv.host == "0.0.0.0")
         #expect(fromEnv.port == 4000)
         #expect(fromEnv.database == "sqlite:/tmp/x.sqlite")
         #expect(fromEnv.rootPassword == "pw-12345678")
         #expect(fromEnv.secret == "s3")
+        #expect(fromEnv.passwordCost == 12)
         let flags = SluiceConfig.resolve(environment: env, host: "127.0.0.2", port: 5000, database: "sqlite:/tmp/y.sqlite")
         #expect(flags.host == "127.0.0.2")
         #expect(flags.port == 5000)

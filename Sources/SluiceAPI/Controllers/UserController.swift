@@ -98,7 +98,7 @@ struct UserController: Sendable {
         guard let password = body.password else { throw APIError.badRequest("password is required") }
         try User.validateUsername(username)
         try User.validatePassword(password)
-        guard let user = try await services.users.create(username: username, passwordHash: try await PasswordHasher.hash(password),
+        guard let user = try await services.users.create(username: username, passwordHash: try await PasswordHasher.hash(password, cost: services.config.passwordCost),
                                                          role: User.Role.user, group: Group.defaultName,
                                                          quota: services.config.newUserQuota) else {
             throw APIError.conflict("The username '\(username)' is already taken")
@@ -151,7 +151,7 @@ struct UserController: Sendable {
                 throw APIError.badRequest("original_password is wrong")
             }
             try User.validatePassword(password)
-            user.passwordHash = try await PasswordHasher.hash(password)
+            user.passwordHash = try await PasswordHasher.hash(password, cost: services.config.passwordCost)
         }
         try await services.users.update(user)
         return API.ok(UserDTO(user))
@@ -201,7 +201,7 @@ struct UserController: Sendable {
         guard try await services.groups.find(name: group) != nil else { throw APIError.badRequest("group: unknown group '\(group)'") }
         let quota = body.quota ?? 0
         guard quota >= 0 else { throw APIError.badRequest("quota must not be negative") }
-        guard var user = try await services.users.create(username: username, passwordHash: try await PasswordHasher.hash(password), role: role,
+        guard var user = try await services.users.create(username: username, passwordHash: try await PasswordHasher.hash(password, cost: services.config.passwordCost), role: role,
                                                          group: group, quota: quota) else {
             throw APIError.conflict("The username '\(username)' is already taken")
         }
@@ -241,7 +241,7 @@ struct UserController: Sendable {
         if let name = body.displayName { user.displayName = name }
         if let password = body.password, !password.isEmpty {
             try User.validatePassword(password)
-            user.passwordHash = try await PasswordHasher.hash(password)
+            user.passwordHash = try await PasswordHasher.hash(password, cost: services.config.passwordCost)
         }
         let quotaChanged = body.quota.map { $0 != user.quota } ?? false
         if let quota = body.quota {

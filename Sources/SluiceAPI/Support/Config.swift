@@ -31,6 +31,8 @@ public struct SluiceConfig: Sendable {
     public var instanceTimeoutSeconds: Int64 = 15
     /// Where the console's files are served from; nil uses the files built into the binary's folder or `Public/`.
     public var publicDirectory: String?
+    /// bcrypt cost of new password hashes (4 to 31; each step doubles the work). Existing hashes keep their own.
+    public var passwordCost: UInt8 = PasswordHasher.defaultCost
 
     /// Defaults.
     public init() {}
@@ -61,6 +63,7 @@ public struct SluiceConfig: Sendable {
         if let value = environment["SLUICE_DB_POOL"], let size = Int(value), size >= 1 { config.databasePoolSize = size }
         if let value = environment["SLUICE_INSTANCE_TIMEOUT"], let seconds = Int64(value), seconds >= 2 { config.instanceTimeoutSeconds = seconds }
         if let value = environment["SLUICE_PUBLIC_DIR"], !value.isEmpty { config.publicDirectory = value }
+        if let value = environment["SLUICE_BCRYPT_COST"], let cost = UInt8(value), (4...31).contains(cost) { config.passwordCost = cost }
         return config
     }
 }

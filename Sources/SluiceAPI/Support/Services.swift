@@ -133,7 +133,7 @@ enum Bootstrap {
         guard try await services.users.count() == 0 else { return nil }
         let generated = services.config.rootPassword == nil ? RandomSecret.string(count: 20) : nil
         let password = services.config.rootPassword ?? generated!
-        _ = try await services.users.create(username: "root", passwordHash: try await PasswordHasher.hash(password), role: User.Role.root,
+        _ = try await services.users.create(username: "root", passwordHash: try await PasswordHasher.hash(password, cost: services.config.passwordCost), role: User.Role.root,
                                             group: Group.defaultName, quota: 0)
         return generated
     }

@@ -36,6 +36,9 @@ struct TestEnvironment: Sendable {
         config.rootPassword = rootPassword
         config.secret = "test-secret-" + RandomSecret.string(count: 16)
         config.databasePoolSize = 4
+        // The suites create and log in hundreds of accounts at once, on two cores: cheap hashes keep them from
+        // queueing for tens of seconds behind each other.
+        config.passwordCost = 4
         switch backend {
         case .sqlite:
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-test-\(RandomSecret.string(count: 10))")
