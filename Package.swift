@@ -90,6 +90,12 @@ let package = Package(
             resources: [.copy("OpenAPI/openapi.json")],
             swiftSettings: swiftSettings
         ),
+        // The randomized tests' seeded generator, shared by the test targets.
+        .target(
+            name: "SluiceTestSupport",
+            path: "Tests/SluiceTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SluiceCoreTests",
             dependencies: ["SluiceCore"],
@@ -100,6 +106,7 @@ let package = Package(
             dependencies: [
                 "SluiceRelay",
                 "SluiceCore",
+                "SluiceTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -113,6 +120,7 @@ let package = Package(
                 "SluiceAPI",
                 "SluiceStore",
                 "SluiceCore",
+                "SluiceTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),

@@ -4,6 +4,7 @@ import Logging
 import SQLKit
 import SluiceCore
 @testable import SluiceStore
+import SluiceTestSupport
 import Testing
 
 /// Log pages, totals and hourly usage come from the hourly totals (`log_hours`) and the partial hours of `logs`; they
@@ -278,18 +279,5 @@ import Testing
         }
         #expect(counts == [3, 1])
         await database.shutdown()
-    }
-}
-
-/// A small seeded generator, so that a failing round can be replayed from the seed in its message.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

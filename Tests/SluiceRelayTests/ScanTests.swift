@@ -1,27 +1,16 @@
 import NIOCore
 import SluiceCore
 @testable import SluiceRelay
+import SluiceTestSupport
 import Testing
 
 /// The hot path reads bodies and streams in place (JSONCursor, RequestSummary, AnswerFacts, SSEFramer). These tests
 /// hold each of them to what the tree parser and the SSE parser say about the same bytes.
 @Suite struct ScanTests {
-    /// A small deterministic generator, so that a failure can be replayed.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let words = ["model", "stream", "usage", "choices", "delta", "content", "text", "é", "😀", "a\"b", "back\\slash", "line\nbreak", "tab\t",
                         "prompt_tokens", "max_tokens", "include_usage", "stream_options", "messages", "", "\u{1}"]
 
-    static func randomJSON(_ rng: inout Seeded, depth: Int = 0) -> JSON {
+    static func randomJSON(_ rng: inout SplitMix64, depth: Int = 0) -> JSON {
         switch Int.random(in: 0..<(depth > 3 ? 5 : 8), using: &rng) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
@@ -39,7 +28,7 @@ import Testing
     }
 
     @Test func cursorAcceptsExactlyWhatTheParserAccepts() {
-        var rng = Seeded(state: 1)
+        var rng = SplitMix64(seed: 1)
         let noise: [UInt8] = Array("{}[]\",:\\ 0-.eE+tfnlu\u{1}x".utf8)
         var checked = 0, malformed = 0
         for _ in 0..<3000 {
@@ -65,7 +54,7 @@ import Testing
     }
 
     @Test func requestSummaryReadsWhatTheTreeReads() throws {
-        var rng = Seeded(state: 2)
+        var rng = SplitMix64(seed: 2)
         for _ in 0..<2000 {
             var members: [(String, JSON)] = []
             if Bool.random(using: &rng) { members.append(("model", Bool.random(using: &rng) ? .string(Self.words.randomElement(using: &rng)!) : Self.randomJSON(&rng))) }
@@ -137,7 +126,7 @@ import Testing
     }
 
     @Test func answerFactsMatchTheTree() throws {
-        var rng = Seeded(state: 3)
+        var rng = SplitMix64(seed: 3)
         func text() -> JSON { Bool.random(using: &rng) ? .string(Self.words.randomElement(using: &rng)! + Self.words.randomElement(using: &rng)!) : Self.randomJSON(&rng, depth: 3) }
         for _ in 0..<2000 {
             var members: [(String, JSON)] = []
@@ -166,7 +155,7 @@ import Testing
     }
 
     @Test func framerForwardsWholeEventsAndDropsOnlyWhatItIsTold() {
-        var rng = Seeded(state: 4)
+        var rng = SplitMix64(seed: 4)
         for round in 0..<300 {
             // A stream of events with one or several data lines, comments, CRLF or LF line ends.
             var stream: [UInt8] = []

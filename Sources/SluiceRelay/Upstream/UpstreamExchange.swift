@@ -82,35 +82,31 @@ final class UpstreamExchange: @unchecked Sendable {
         guard case .body = state else { return }
         lastActivity = .now()
         if unread == nil { unread = bytes } else { unread!.writeImmutableBuffer(bytes) }
-        if let whole = wholeWaiter {
-            if unread!.readableBytes > whole.limit { fail(.tooLarge(limit: whole.limit)) }
-        } else if let waiter = bodyWaiter {
-            bodyWaiter = nil
-            let chunk = unread
-            unread = nil
-            waiter.resume(returning: chunk)
-        }
+        if let whole = wholeWaiter, unread!.readableBytes > whole.limit { fail(.tooLarge(limit: whole.limit)); return }
+        wakeWaiter()
     }
 
     /// The answer is complete: the connection goes back to the pool (or is closed), then the caller gets the rest.
     func receivedEnd() {
         guard case .body = state else { return }
         state = .ended
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         if let connection {
             self.connection = nil
             if keepAlive { pool.release(connection) } else { connection.close() }
         }
+        wakeWaiter()
+    }
+
+    /// Hands a waiting caller what is ready for it: the next piece or the end, or the whole body once it has ended.
+    private func wakeWaiter() {
         if let whole = wholeWaiter {
+            guard let ready = takeWhole(limit: whole.limit) else { return }
             wholeWaiter = nil
-            whole.continuation.resume(returning: unread ?? ByteBuffer())
-            unread = nil
-        } else if let waiter = bodyWaiter {
+            whole.continuation.resume(with: ready)
+        } else if let waiter = bodyWaiter, let ready = takeNext() {
             bodyWaiter = nil
-            let chunk = unread
-            unread = nil
-            waiter.resume(returning: chunk)
+            waiter.resume(with: ready)
         }
     }
 
@@ -120,8 +116,7 @@ final class UpstreamExchange: @unchecked Sendable {
         connection = nil
         if case .waitingHead = state, reused, !retried {
             retried = true
-            timer?.cancel()
-            timer = nil
+            cancelTimer()
             state = .starting
             pool.connect(self)
             return
@@ -136,8 +131,7 @@ final class UpstreamExchange: @unchecked Sendable {
         case .starting, .waitingHead, .body: break
         }
         state = .failed(error)
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         // Bytes already received stay readable: a stream's caller gets them before the error.
         if let connection {
             self.connection = nil
@@ -150,6 +144,11 @@ final class UpstreamExchange: @unchecked Sendable {
     }
 
     // MARK: timer
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
 
     private func arm(at deadline: NIODeadline) {
         timer = loop.scheduleTask(deadline: deadline) { [self] in timerFired() }

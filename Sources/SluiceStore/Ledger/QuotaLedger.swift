@@ -173,6 +173,7 @@ public final class QuotaLedger: Sendable {
                 accounts.withLock { accounts in
                     switch outcome {
                     case .granted(let granted):
+                        leaseCount.withLock { $0 += 1 }
                         accounts[subject, default: Account()].lease += granted
                         // Fresh lease is not idle: the sweeper must leave it to the call that asked for it.
                         accounts[subject, default: Account()].lastUsed = now
@@ -216,7 +217,6 @@ public final class QuotaLedger: Sendable {
                 return .unavailable(remain - pending)
             }
             let grant = min(want, available)
-            self.leaseCount.withLock { $0 += 1 }
             try await sql.raw("UPDATE \(unsafeRaw: subject.table) SET leased = leased + \(bind: grant) WHERE id = \(bind: subject.id)").run()
             try await sql.raw("""
                 INSERT INTO quota_leases (instance_id, subject, subject_id, amount) VALUES (\(bind: instanceId), \(bind: subject.code), \(bind: subject.id), \(bind: grant))
