@@ -23,8 +23,10 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
         FileHandle.standardOutput.write(Data("Created the admin user 'root' with password: \(password)  (shown once; change it after logging in)\n".utf8))
     }
     let router = buildRouter(services)
+    let relayServer = RelayServer(services: services, serverName: "Sluice")
     var app = Application(
         router: router,
+        server: .sluice(relay: relayServer),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Sluice"),
         onServerRunning: { channel in
             logger.info("Sluice is listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
@@ -34,8 +36,10 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
     try await services.catalog.reload()
     let cluster = ClusterService(database: database, changes: services.changes, ledger: services.ledger, logger: logger)
     cluster.attach()
-    // Shut down in reverse order: the server drains, the ledger writes everything, the clients and database close.
-    app.addServices(DatabaseService(database: database), UpstreamService(client: services.upstreamClient), ledgerService, cluster)
+    // Shut down in reverse order: the server drains, the relay's calls in progress end, the ledger writes everything,
+    // the clients and database close.
+    app.addServices(DatabaseService(database: database), UpstreamService(client: services.upstreamClient), ledgerService, cluster,
+                    RelayDrainService(calls: relayServer.calls))
     return app
 }
 

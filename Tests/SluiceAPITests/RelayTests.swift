@@ -305,18 +305,4 @@ import Testing
         }
         await upstream.stop()
     }
-
-    /// Which calls may run in the connection's own task: only bodies that cannot ask for a stream.
-    @Test(arguments: [
-        (#"{"model":"m","stream":true}"#, true),
-        (#"{"model":"m", "stream" : false}"#, true),
-        (#"{"stream":1}"#, true),
-        (#"{"model":"m","messages":[{"role":"user","content":"streams"}]}"#, false),
-        (#"{"model":"m"}"#, false),
-        ("", false),
-        (#""strea"#, false),
-    ])
-    func onlyBodiesThatNameStreamGetAChildTask(body: String, mayStream: Bool) {
-        #expect(RelayController.mayStream(ByteBuffer(string: body)) == mayStream)
-    }
 }

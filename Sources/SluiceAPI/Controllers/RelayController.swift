@@ -7,6 +7,9 @@ import SluiceRelay
 import SluiceStore
 
 /// `/v1/...`: the OpenAI- and Anthropic-compatible endpoints, and what a key holder can see through the key alone.
+///
+/// A running server answers `POST` to the four relay endpoints below the router (`RelayChannelHandler`); the routes
+/// here serve the same calls to a router driven without a connection (the tests' `.router` mode).
 struct RelayController: Sendable {
     let services: Services
 
@@ -25,14 +28,19 @@ struct RelayController: Sendable {
 
     /// The key of a relay call: `Authorization: Bearer sk-...` or `x-api-key`.
     static func key(of request: Request) -> String? {
-        if let authorization = request.headers[.authorization] {
+        key(authorization: request.headers[.authorization], xApiKey: request.headers[.xApiKey])
+    }
+
+    /// The key from the values of `Authorization` and `x-api-key`.
+    static func key(authorization: String?, xApiKey: String?) -> String? {
+        if let authorization {
             // "Bearer " compared on bytes, case-insensitively, without Foundation.
             let bytes = authorization.utf8
             if bytes.count > 7, bytes.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) {
                 return trimmed(authorization.utf8.dropFirst(7))
             }
         }
-        return request.headers[.xApiKey].map { trimmed($0.utf8[...]) }
+        return xApiKey.map { trimmed($0.utf8[...]) }
     }
 
     private static func trimmed(_ bytes: Substring.UTF8View) -> String {
@@ -61,35 +69,7 @@ struct RelayController: Sendable {
         let relayRequest = RelayRequest(endpoint: endpoint, key: Self.key(of: request),
                                         clientIP: ClientAddress.resolve(request: request, context: context, trustedProxies: services.trustedProxies),
                                         body: body, requestId: context.requestId, anthropicHeaders: anthropic)
-        // Admission and the upstream call run in a child task. A task keeps the memory its deepest await needed until
-        // it ends, and the connection's task lives as long as the stream it answers; the child's frames are freed
-        // as soon as the answer begins, so an open stream holds only the shallow frames of its pump.
-        // A body without the bytes `"stream"` cannot ask for a stream, and its call runs in this task: a child task
-        // costs a task and two switches, and only a stream lives long enough for the frames to matter.
-        let relay = services.relay
-        guard Self.mayStream(body) else { return respond(await relay.handle(relayRequest), context: context) }
-        let result = await withTaskGroup(of: RelayResponse.self) { group in
-            group.addTask { await relay.handle(relayRequest) }
-            return await group.next()!
-        }
-        return respond(result, context: context)
-    }
-
-    /// Whether the body holds the key `"stream"` anywhere (an escaped spelling of the key is missed, which only
-    /// costs such a stream the memory the child task saves).
-    static func mayStream(_ body: ByteBuffer) -> Bool {
-        body.withUnsafeReadableBytes { bytes in
-            let pattern: [UInt8] = Array(#""stream""#.utf8)
-            guard bytes.count >= pattern.count else { return false }
-            var index = 0
-            let last = bytes.count - pattern.count
-            while index <= last {
-                if bytes[index] == 0x22, bytes[index + 1] == 0x73,
-                   (0..<pattern.count).allSatisfy({ bytes[index + $0] == pattern[$0] }) { return true }
-                index += 1
-            }
-            return false
-        }
+        return respond(await services.relay.handle(relayRequest), context: context)
     }
 
     func respond(_ result: RelayResponse, context: SluiceRequestContext) -> Response {

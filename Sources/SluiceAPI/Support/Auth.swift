@@ -105,9 +105,13 @@ struct Authenticator: Sendable {
 /// Finds the real client address behind trusted proxies.
 enum ClientAddress {
     static func resolve(request: Request, context: SluiceRequestContext, trustedProxies: IPAllowList) -> IPAddress? {
-        let peer = context.peerIP
+        resolve(peer: context.peerIP, forwardedFor: request.headers[.xForwardedFor], trustedProxies: trustedProxies)
+    }
+
+    /// The client of a request from `peer` that carried `X-Forwarded-For: forwardedFor`.
+    static func resolve(peer: IPAddress?, forwardedFor: String?, trustedProxies: IPAllowList) -> IPAddress? {
         guard let peer, !trustedProxies.ranges.isEmpty, trustedProxies.allows(peer),
-              let forwarded = request.headers[.xForwardedFor] else { return peer }
+              let forwarded = forwardedFor else { return peer }
         // Walk from the right: the first address that is not a trusted proxy is the client.
         let hops = forwarded.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.compactMap(IPAddress.init)
         for hop in hops.reversed() where !trustedProxies.allows(hop) { return hop }

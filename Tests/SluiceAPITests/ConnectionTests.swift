@@ -1,0 +1,161 @@
+import Foundation
+import HummingbirdTesting
+@testable import SluiceAPI
+import SluiceCore
+import SluiceStore
+import SQLKit
+import Testing
+
+/// The server's connections as a client sees them on the wire. Relay calls are answered below Hummingbird
+/// (`RelayChannelHandler`) and every other request by Hummingbird, on the same connections, so these tests mix both.
+@Suite struct ConnectionTests {
+    static func post(_ path: String, key: String, _ body: String, extraHeaders: String = "") -> String {
+        "POST \(path) HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\(extraHeaders)\r\n\(body)"
+    }
+
+    static func chunked(_ path: String, key: String, _ parts: [String]) -> String {
+        var text = "POST \(path) HTTP/1.1\r\nHost: sluice\r\nx-api-key: \(key)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for part in parts { text += String(part.utf8.count, radix: 16) + "\r\n" + part + "\r\n" }
+        return text + "0\r\n\r\n"
+    }
+
+    /// Runs `body` against a live server with a channel on `upstream` and an unlimited key of a user with a balance.
+    static func live(_ env: TestEnvironment, _ upstream: FakeUpstream,
+                     _ body: @Sendable (_ key: String, _ port: Int) async throws -> Void) async throws {
+        try await env.test(.live) { client in
+            let (_, alice, _) = try await client.relaySetup(upstream)
+            let (key, _) = try await client.key(as: alice)
+            try await body(key, try #require(client.port))
+        }
+    }
+
+    @Test(arguments: Backend.all)
+    func relayCallsAndOtherRequestsShareAConnectionInOrder(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start(.answer(prompt: 12, completion: 7))
+        try await Self.live(try await TestEnvironment.make(backend), upstream) { key, port in
+            let connection = try await RawHTTPConnection.open(port: port)
+            let body = chatBody()
+            let middle = body.index(body.startIndex, offsetBy: 20)
+            // Six requests in one write: the answers must come back in the order asked.
+            try await connection.send(
+                Self.post("/v1/chat/completions", key: key, body)
+                    + "GET /healthz HTTP/1.1\r\nHost: sluice\r\n\r\n"
+                    + Self.chunked("/v1/chat/completions?api-version=1", key: key, [String(body[..<middle]), String(body[middle...])])
+                    + "GET /api/status HTTP/1.1\r\nHost: sluice\r\n\r\n"
+                    + Self.post("/v1/chat/completions", key: key, chatBody(stream: true))
+                    + "GET /v1/models HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer \(key)\r\n\r\n")
+            let answers = try await connection.answers(6)
+            #expect(answers.map(\.status) == [200, 200, 200, 200, 200, 200])
+            #expect(answers[0].body.contains("Hello from the fake"))
+            #expect(answers[1].body.contains(#""status""#))
+            #expect(answers[2].body.contains("Hello from the fake"), "a chunked body and a query string reach the relay")
+            #expect(answers[3].body.contains("Sluice"))
+            #expect(answers[4].chunked)
+            #expect(answers[4].header("content-type")?.hasPrefix("text/event-stream") == true)
+            #expect(answers[4].body.hasSuffix("data: [DONE]\n\n"))
+            #expect(answers[5].body.contains("gpt-test"))
+            for answer in [answers[0], answers[2], answers[4]] {
+                #expect(answer.header("server") == "Sluice")
+                #expect(answer.header("date")?.hasSuffix(" GMT") == true)
+                #expect(answer.header("x-request-id")?.count == 16)
+                #expect(answer.header("connection") == nil)
+            }
+            #expect(Set(answers.compactMap { $0.header("x-request-id") }).count == 6, "every answer has its own request id")
+            #expect(upstream.calls == 3)
+            #expect(try await !connection.closedByServer(within: .milliseconds(200)))
+            await connection.close()
+        }
+        await upstream.stop()
+    }
+
+    @Test(arguments: Backend.all)
+    func oversizedBodiesAreRefusedAndTheConnectionCloses(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start()
+        try await Self.live(try await TestEnvironment.make(backend) { $0.maxBodyBytes = 2048 }, upstream) { key, port in
+
+            // A declared length over the limit is refused before the body is read.
+            let declared = try await RawHTTPConnection.open(port: port)
+            try await declared.send("POST /v1/chat/completions HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer \(key)\r\nContent-Length: 4096\r\n\r\n")
+            let refused = try #require(try await declared.answers(1).first)
+            #expect(refused.status == 413)
+            #expect(refused.header("connection") == "close")
+            #expect(refused.body.contains(#""code":"request_too_large""#))
+            #expect(try await declared.closedByServer())
+
+            // A chunked body is refused once it grows past the limit, in the endpoint's format.
+            let growing = try await RawHTTPConnection.open(port: port)
+            try await growing.send(Self.chunked("/v1/messages", key: key, Array(repeating: String(repeating: "x", count: 1000), count: 3)))
+            let anthropic = try #require(try await growing.answers(1).first)
+            #expect(anthropic.status == 413)
+            #expect(anthropic.body.contains(#""type":"request_too_large""#))
+            #expect(try await growing.closedByServer())
+
+            // Just under the limit goes through.
+            let fits = try await RawHTTPConnection.open(port: port)
+            let padded = chatBody(extra: #", "user": "\#(String(repeating: "p", count: 1800))""#)
+            try await fits.send(Self.post("/v1/chat/completions", key: key, padded))
+            #expect(try await fits.answers(1).first?.status == 200)
+            await fits.close()
+        }
+        #expect(upstream.calls == 1)
+        await upstream.stop()
+    }
+
+    @Test(arguments: Backend.all)
+    func connectionCloseHTTP10AndHalfClosedCallersAreAnswered(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start()
+        try await Self.live(try await TestEnvironment.make(backend), upstream) { key, port in
+
+            let closing = try await RawHTTPConnection.open(port: port)
+            try await closing.send(Self.post("/v1/chat/completions", key: key, chatBody(), extraHeaders: "Connection: close\r\n"))
+            let closed = try #require(try await closing.answers(1).first)
+            #expect(closed.status == 200)
+            #expect(closed.header("connection") == "close")
+            #expect(try await closing.closedByServer())
+
+            let old = try await RawHTTPConnection.open(port: port)
+            let body = chatBody()
+            try await old.send("POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer \(key)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let answer = try #require(try await old.answers(1).first)
+            #expect(answer.statusLine.hasPrefix("HTTP/1.0 200"))
+            #expect(try await old.closedByServer())
+
+            // A caller that sends its call and closes its side still gets the whole answer, stream or not.
+            for stream in [false, true] {
+                let halfClosed = try await RawHTTPConnection.open(port: port)
+                try await halfClosed.send(Self.post("/v1/chat/completions", key: key, chatBody(stream: stream)))
+                try await halfClosed.shutdownOutput()
+                let whole = try #require(try await halfClosed.answers(1).first)
+                #expect(whole.status == 200)
+                #expect(whole.body.contains(stream ? "[DONE]" : "Hello from the fake"))
+                #expect(try await halfClosed.closedByServer())
+            }
+        }
+        #expect(upstream.calls == 4)
+        await upstream.stop()
+    }
+
+    @Test(arguments: Backend.all)
+    func aShutdownWaitsForCallsWhoseCallerLeft(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start(.slowStream(chunks: 10, delayMs: 200, usage: false))
+        let env = try await TestEnvironment.make(backend)
+        let database = try env.openDatabase()
+        try await Self.live(env, upstream) { key, port in
+            let connection = try await RawHTTPConnection.open(port: port)
+            try await connection.send(Self.post("/v1/chat/completions", key: key, chatBody(stream: true)))
+            try await connection.waitFor("word0")
+            await connection.close()
+            // The server now shuts down while the stream waits for the upstream's next event: the call must still
+            // settle (charge what was delivered, log it) before the ledger writes its last batch.
+        }
+        let contents = try await database.withSQL { sql in
+            try await sql.raw("SELECT content FROM logs WHERE type = \(unsafeRaw: String(LogEntry.Kind.consume))").all()
+                .map { try $0.decode(column: "content", as: String.self) }
+        }
+        #expect(contents.count == 1)
+        #expect(contents.first?.contains("disconnected") == true)
+        await database.shutdown()
+        await upstream.stop()
+    }
+}

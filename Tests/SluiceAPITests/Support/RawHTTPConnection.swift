@@ -1,0 +1,150 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// One TCP connection to a live server, written and read as bytes: for what an HTTP client library hides (pipelined
+/// requests, the framing of answers, who closes the connection).
+final class RawHTTPConnection: @unchecked Sendable {
+    /// One answer as it came on the wire.
+    struct Answer {
+        let statusLine: String
+        let headers: [(String, String)]
+        let body: String
+        /// The body was sent in chunks, and ended with the zero-length chunk.
+        let chunked: Bool
+
+        var status: Int { Int(statusLine.split(separator: " ")[1]) ?? 0 }
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    private let channel: any Channel
+    private let received: Received
+
+    private init(channel: any Channel, received: Received) {
+        self.channel = channel
+        self.received = received
+    }
+
+    static func open(port: Int) async throws -> RawHTTPConnection {
+        let received = Received()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(received: received)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawHTTPConnection(channel: channel, received: received)
+    }
+
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(ByteBuffer(string: text)).get()
+    }
+
+    /// Ends what this side sends (a half-close): the server still answers what it has.
+    func shutdownOutput() async throws {
+        try await channel.close(mode: .output)
+    }
+
+    /// The next `count` answers, waiting up to `timeout` for them.
+    func answers(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [Answer] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let (parsed, _) = received.parse()
+            if parsed.count >= count { return Array(parsed.prefix(count)) }
+            if received.closed { throw RawHTTPError("the server closed the connection after \(parsed.count) of \(count) answers") }
+            if ContinuousClock.now > deadline { throw RawHTTPError("\(parsed.count) of \(count) answers within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Waits until the bytes received so far contain `text`.
+    func waitFor(_ text: String, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !received.text.contains(text) {
+            if received.closed { throw RawHTTPError("the server closed the connection before sending \(text)") }
+            if ContinuousClock.now > deadline { throw RawHTTPError("no \(text) within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Whether the server closes the connection within `timeout`.
+    func closedByServer(within timeout: Duration = .seconds(10)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !received.closed {
+            if ContinuousClock.now > deadline { return false }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    /// The bytes received so far and whether the server closed.
+    private final class Received: @unchecked Sendable {
+        private let lock = NSLock()
+        private var bytes: [UInt8] = []
+        private var isClosed = false
+
+        var closed: Bool { lock.withLock { isClosed } }
+        var text: String { String(decoding: lock.withLock { bytes }, as: UTF8.self) }
+        func append(_ buffer: ByteBuffer) { lock.withLock { bytes.append(contentsOf: buffer.readableBytesView) } }
+        func markClosed() { lock.withLock { isClosed = true } }
+
+        /// Every complete answer in what has been received, and the count of bytes they take.
+        func parse() -> ([Answer], Int) {
+            let bytes = lock.withLock { self.bytes }
+            var answers: [Answer] = []
+            var offset = 0
+            while let (answer, used) = Self.answer(in: bytes[offset...]) {
+                answers.append(answer)
+                offset += used
+            }
+            return (answers, offset)
+        }
+
+        private static func answer(in bytes: ArraySlice<UInt8>) -> (Answer, Int)? {
+            let separator: [UInt8] = Array("\r\n\r\n".utf8)
+            guard let headEnd = bytes.indices.first(where: { bytes[$0...].starts(with: separator) }) else { return nil }
+            let lines = String(decoding: bytes[bytes.startIndex..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
+            let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }
+            func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name }?.1 }
+            var position = headEnd + 4
+            if let length = header("content-length").flatMap(Int.init) {
+                guard bytes.endIndex - position >= length else { return nil }
+                let body = String(decoding: bytes[position..<position + length], as: UTF8.self)
+                return (Answer(statusLine: lines[0], headers: headers, body: body, chunked: false), position + length - bytes.startIndex)
+            }
+            guard header("transfer-encoding")?.lowercased() == "chunked" else { return nil }
+            var body: [UInt8] = []
+            while true {
+                guard let lineEnd = bytes[position...].indices.first(where: { bytes[$0...].starts(with: [13, 10]) }),
+                      let size = Int(String(decoding: bytes[position..<lineEnd], as: UTF8.self), radix: 16) else { return nil }
+                let start = lineEnd + 2
+                guard bytes.endIndex - start >= size + 2 else { return nil }
+                if size == 0 {
+                    return (Answer(statusLine: lines[0], headers: headers, body: String(decoding: body, as: UTF8.self), chunked: true),
+                            start + 2 - bytes.startIndex)
+                }
+                body.append(contentsOf: bytes[start..<start + size])
+                position = start + size + 2
+            }
+        }
+    }
+
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let received: Received
+        init(received: Received) { self.received = received }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { received.append(unwrapInboundIn(data)) }
+        func channelInactive(context: ChannelHandlerContext) { received.markClosed() }
+    }
+}
+
+struct RawHTTPError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
