@@ -108,11 +108,14 @@ import Testing
         try await Self.live(try await TestEnvironment.make(backend), upstream) { key, port in
 
             let closing = try await RawHTTPConnection.open(port: port)
-            try await closing.send(Self.post("/v1/chat/completions", key: key, chatBody(), extraHeaders: "Connection: close\r\n"))
+            // What is sent after a `Connection: close` call is not answered (nor relayed, nor charged).
+            try await closing.send(Self.post("/v1/chat/completions", key: key, chatBody(), extraHeaders: "Connection: close\r\n")
+                                   + Self.post("/v1/chat/completions", key: key, chatBody()))
             let closed = try #require(try await closing.answers(1).first)
             #expect(closed.status == 200)
             #expect(closed.header("connection") == "close")
             #expect(try await closing.closedByServer())
+            #expect(closing.answered == 1)
 
             let old = try await RawHTTPConnection.open(port: port)
             let body = chatBody()

@@ -478,6 +478,14 @@ def cmd_report(args):
             summary[f"{kind}_added_p50_us"] = sluice["p50_us"] - direct["p50_us"]
             out(f"{kind} p50 added at 1 connection: {sluice['p50_us']} - {direct['p50_us']} = {sluice['p50_us'] - direct['p50_us']} us"
                 f" (p99 added: {sluice['p99_us'] - direct['p99_us']} us)")
+    direct, floor = wrk.get(("chat throughput", "direct")), wrk.get(("chat throughput", "floor"))
+    if direct and floor:
+        out(f"chat throughput through the relay floor / direct: {floor['rps']:.0f} / {direct['rps']:.0f} = "
+            f"{100 * ratio(floor['rps'], direct['rps']):.1f}%")
+    direct, floor = wrk.get(("chat latency", "direct")), wrk.get(("chat latency", "floor"))
+    if direct and floor:
+        out(f"chat p50 added by the relay floor at 1 connection: {floor['p50_us']} - {direct['p50_us']} = "
+            f"{floor['p50_us'] - direct['p50_us']} us")
     out("")
     for r in records:
         if r["name"] in ("rss", "open_streams", "key_lookup_cold", "query", "note"):

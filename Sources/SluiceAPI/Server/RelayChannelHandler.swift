@@ -99,7 +99,8 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         case passing
         /// A relay call whose body is arriving.
         case collecting(endpoint: RelayEndpoint, head: HTTPRequestHead, body: ByteBuffer)
-        /// A body over the limit was refused; the connection closes.
+        /// Nothing more is answered on this connection: it closes after the answer written (a body over the limit, or
+        /// `Connection: close`).
         case refused
         /// The relay has the call, or its answer is being written.
         case answering
@@ -277,9 +278,10 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         return fields
     }
 
-    /// Ends the answer: the next request may come (the pipelining handler delivers it as the end is written).
+    /// Ends the answer: the next request may come (the pipelining handler delivers it as the end is written), unless
+    /// the connection closes after this answer, in which case nothing sent after it is answered.
     private func end(reply: Reply, context: ChannelHandlerContext) {
-        state = .idle
+        state = reply.keepAlive ? .idle : .refused
         let held = heldInputClosed
         heldInputClosed = false
         guard reply.keepAlive, !held else {

@@ -56,6 +56,9 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
+    /// The count of whole answers received so far.
+    var answered: Int { received.parse().0.count }
+
     /// Waits until the bytes received so far contain `text`.
     func waitFor(_ text: String, timeout: Duration = .seconds(20)) async throws {
         let deadline = ContinuousClock.now + timeout
