@@ -7,9 +7,14 @@ import Foundation
 /// A copy of the database without the master secret reveals no key.
 public struct SecretBox: Sendable {
     private let encryptionKeyBytes: [UInt8]
-    private let lookupKeyBytes: [UInt8]
+    /// The HMAC with the lookup key already absorbed: each lookup copies it instead of deriving the key pads again
+    /// (a copy-on-write value, so sharing it between threads is safe).
+    private let lookupMAC: SharedMAC
     private var encryptionKey: SymmetricKey { SymmetricKey(data: encryptionKeyBytes) }
-    private var lookupKey: SymmetricKey { SymmetricKey(data: lookupKeyBytes) }
+
+    private struct SharedMAC: @unchecked Sendable {
+        let mac: HMAC<SHA256>
+    }
 
     /// Derives the keys from the master secret (any non-empty string).
     public init(masterSecret: String) {
@@ -17,8 +22,8 @@ public struct SecretBox: Sendable {
         let salt = Data("sluice".utf8)
         encryptionKeyBytes = HKDF<SHA256>.deriveKey(inputKeyMaterial: ikm, salt: salt, info: Data("sluice-aes-gcm-v1".utf8), outputByteCount: 32)
             .withUnsafeBytes { Array($0) }
-        lookupKeyBytes = HKDF<SHA256>.deriveKey(inputKeyMaterial: ikm, salt: salt, info: Data("sluice-hmac-lookup-v1".utf8), outputByteCount: 32)
-            .withUnsafeBytes { Array($0) }
+        let lookupKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: ikm, salt: salt, info: Data("sluice-hmac-lookup-v1".utf8), outputByteCount: 32)
+        lookupMAC = SharedMAC(mac: HMAC<SHA256>(key: lookupKey))
     }
 
     /// Encrypts `plaintext`; the answer is base64 of nonce, ciphertext and tag.
@@ -43,7 +48,7 @@ public struct SecretBox: Sendable {
 
     /// The same HMAC as 32 bytes, for in-memory indexes: no hex string to build and hash again.
     public func lookupDigest(_ secret: String) -> KeyDigest {
-        var mac = HMAC<SHA256>(key: lookupKey)
+        var mac = lookupMAC.mac
         var secret = secret
         secret.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
         return KeyDigest(mac.finalize())

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import SluiceCore
 import Testing
 
@@ -31,6 +33,18 @@ import Testing
         #expect(box.open(sealed) == "sk-secret")
         #expect(SecretBox(masterSecret: "two").open(sealed) == nil)
         #expect(box.seal("sk-secret") != sealed, "random nonces")
+    }
+
+    /// The lookup index is HMAC-SHA256 under the HKDF-derived lookup key, whatever was looked up before (each lookup
+    /// starts from a copy of the keyed state).
+    @Test func lookupHashIsTheHMACUnderTheDerivedKey() {
+        let box = SecretBox(masterSecret: "master")
+        let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data("master".utf8)), salt: Data("sluice".utf8),
+                                         info: Data("sluice-hmac-lookup-v1".utf8), outputByteCount: 32)
+        for secret in ["sk-a", "sk-b", "", "sk-a", String(repeating: "k", count: 300)] {
+            let expected = HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: key).map { String(format: "%02x", $0) }.joined()
+            #expect(box.lookupHash(secret) == expected)
+        }
     }
 
     @Test func lookupHashIsKeyedAndStable() {
