@@ -10,16 +10,6 @@ import Testing
 
 /// Streams over real sockets: chunk-by-chunk delivery, a client that leaves, an upstream that fails.
 @Suite struct StreamTests {
-    /// Polls `condition` until it holds or `seconds` pass.
-    func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     func streamRequest(port: Int, key: String, body: String) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
         request.method = .POST

@@ -25,9 +25,16 @@ final class RawHTTPConnection: @unchecked Sendable {
         self.received = received
     }
 
-    static func open(port: Int) async throws -> RawHTTPConnection {
+    /// Connects to `port`. With `paused`, nothing is read until `resumeReading()`, and the socket's receive buffer is
+    /// small, so a server writing to it soon finds the connection full.
+    static func open(port: Int, paused: Bool = false) async throws -> RawHTTPConnection {
         let received = Received()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if paused {
+            bootstrap = bootstrap.channelOption(ChannelOptions.autoRead, value: false)
+                .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 4096)
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(received: received)) }
             }
@@ -37,6 +44,12 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     func send(_ text: String) async throws {
         try await channel.writeAndFlush(ByteBuffer(string: text)).get()
+    }
+
+    /// Starts reading what the server sent (after `open(port:paused: true)`).
+    func resumeReading() async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: true).get()
+        channel.read()
     }
 
     /// Ends what this side sends (a half-close): the server still answers what it has.
