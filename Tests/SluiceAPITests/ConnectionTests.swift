@@ -151,6 +151,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(500))
             #expect(upstream.completedStreams == 0, "the stream waits for its caller, and the upstream for the stream")
             try await connection.resumeReading()
+            try await connection.waitUntilEnds(with: "\r\n0\r\n\r\n")
             let answer = try #require(try await connection.answers(1).first)
             #expect(answer.status == 200)
             #expect(answer.chunked)

@@ -82,6 +82,17 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
+    /// Waits until what was received ends with `suffix` (cheap however much has come: for large answers, whose
+    /// parse is then done once).
+    func waitUntilEnds(with suffix: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !received.ends(with: Array(suffix.utf8)) {
+            if received.closed { throw RawHTTPError("the server closed the connection before sending \(suffix.debugDescription)") }
+            if ContinuousClock.now > deadline { throw RawHTTPError("no \(suffix.debugDescription) at the end within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Whether the server closes the connection within `timeout`.
     func closedByServer(within timeout: Duration = .seconds(10)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
@@ -104,6 +115,7 @@ final class RawHTTPConnection: @unchecked Sendable {
 
         var closed: Bool { lock.withLock { isClosed } }
         var text: String { String(decoding: lock.withLock { bytes }, as: UTF8.self) }
+        func ends(with suffix: [UInt8]) -> Bool { lock.withLock { bytes.count >= suffix.count && bytes.suffix(suffix.count).elementsEqual(suffix) } }
         func append(_ buffer: ByteBuffer) { lock.withLock { bytes.append(contentsOf: buffer.readableBytesView) } }
         func markClosed() { lock.withLock { isClosed = true } }
 
