@@ -19,6 +19,8 @@ final class FakeUpstream: Sendable {
         case hang
         /// Stream `chunks` pieces, waiting `delayMs` between them; reports usage unless `usage` is false.
         case slowStream(chunks: Int, delayMs: Int, usage: Bool)
+        /// Stream `chunks` events at once, each carrying about `bytes` of text: a large answer in few events.
+        case largeStream(chunks: Int, bytes: Int)
         /// Send part of a stream, then drop the connection.
         case resetMidStream
         /// Answer 200 with a body that is not JSON.
@@ -106,6 +108,9 @@ final class FakeUpstream: Sendable {
                                 body: .init(byteBuffer: ByteBuffer(bytes: Self.whole(kind: kind, model: model, prompt: prompt, completion: completion).serialized())))
             case .slowStream(let chunks, let delayMs, let usage):
                 return streamResponse(kind: kind, model: model, chunks: chunks, delayMs: delayMs, usage: usage ? (10, chunks) : nil, body: body)
+            case .largeStream(let chunks, let bytes):
+                return streamResponse(kind: kind, model: model, chunks: chunks, delayMs: 0, usage: (10, chunks), body: body,
+                                      padding: String(repeating: "x", count: bytes))
             case .resetMidStream:
                 return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: ResponseBody { writer in
                     try await writer.write(ByteBuffer(string: Self.chunk(kind: kind, model: model, text: "partial ", index: 0)))
@@ -155,7 +160,8 @@ final class FakeUpstream: Sendable {
             return SSEEvent(data: chunk.text).wire
         }
 
-        func streamResponse(kind: Kind, model: String, chunks: Int, delayMs: Int, usage: (Int, Int)?, body: JSON) -> Response {
+        func streamResponse(kind: Kind, model: String, chunks: Int, delayMs: Int, usage: (Int, Int)?, body: JSON,
+                            padding: String = "") -> Response {
             let includeUsage = body["stream_options"]["include_usage"].bool ?? false
             return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: ResponseBody { writer in
                 do {
@@ -170,7 +176,7 @@ final class FakeUpstream: Sendable {
                     }
                     for index in 0..<chunks {
                         if delayMs > 0, index > 0 { try await Task.sleep(for: .milliseconds(delayMs)) }
-                        try await writer.write(ByteBuffer(string: Self.chunk(kind: kind, model: model, text: "word\(index) ", index: index)))
+                        try await writer.write(ByteBuffer(string: Self.chunk(kind: kind, model: model, text: "word\(index) \(padding)", index: index)))
                     }
                     if kind == .messages {
                         try await writer.write(ByteBuffer(string: SSEEvent(event: "content_block_stop", data: #"{"type":"content_block_stop","index":0}"#).wire))
