@@ -70,7 +70,7 @@ import Testing
     }
 
     @Test(arguments: Backend.all)
-    func oversizedBodiesAreRefusedAndTheConnectionCloses(_ backend: Backend) async throws {
+    func oversizedBodiesAreRefusedAndAskingCallersAnswered(_ backend: Backend) async throws {
         let upstream = try await FakeUpstream.start()
         try await Self.live(try await TestEnvironment.make(backend) { $0.maxBodyBytes = 2048 }, upstream) { key, port in
 
@@ -91,6 +91,22 @@ import Testing
             #expect(anthropic.body.contains(#""type":"request_too_large""#))
             #expect(try await growing.closedByServer())
 
+            // A caller that asks before sending its body (curl does over 1 MiB) is told to go on, or refused at once.
+            let asking = try await RawHTTPConnection.open(port: port)
+            let body = chatBody()
+            try await asking.send("POST /v1/chat/completions HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer \(key)\r\n"
+                                  + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            let goOn = try #require(try await asking.answers(1).first)
+            #expect(goOn.status == 100)
+            try await asking.send(body)
+            #expect(try await asking.answers(2).last?.status == 200)
+            await asking.close()
+            let askingTooMuch = try await RawHTTPConnection.open(port: port)
+            try await askingTooMuch.send("POST /v1/chat/completions HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer \(key)\r\n"
+                                         + "Expect: 100-continue\r\nContent-Length: 4096\r\n\r\n")
+            #expect(try await askingTooMuch.answers(1).first?.status == 413)
+            #expect(try await askingTooMuch.closedByServer())
+
             // Just under the limit goes through.
             let fits = try await RawHTTPConnection.open(port: port)
             let padded = chatBody(extra: #", "user": "\#(String(repeating: "p", count: 1800))""#)
@@ -98,7 +114,7 @@ import Testing
             #expect(try await fits.answers(1).first?.status == 200)
             await fits.close()
         }
-        #expect(upstream.calls == 1)
+        #expect(upstream.calls == 2)
         await upstream.stop()
     }
 

@@ -135,6 +135,10 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
                 refuse(endpoint: endpoint, head: head, context: context)
                 return
             }
+            // curl asks before sending a body over 1 MiB (an image, a long context) and would wait a second for this.
+            if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
             state = .collecting(endpoint: endpoint, head: head, body: context.channel.allocator.buffer(capacity: 0))
         case .passing:
             if case .end = part { state = .idle }

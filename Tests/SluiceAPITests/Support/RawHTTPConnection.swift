@@ -141,6 +141,10 @@ final class RawHTTPConnection: @unchecked Sendable {
             }
             func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name }?.1 }
             var position = headEnd + 4
+            if lines[0].split(separator: " ").dropFirst().first?.hasPrefix("1") == true {
+                // An informational answer (100 Continue) has no body.
+                return (Answer(statusLine: lines[0], headers: headers, body: "", chunked: false), position - bytes.startIndex)
+            }
             if let length = header("content-length").flatMap(Int.init) {
                 guard bytes.endIndex - position >= length else { return nil }
                 let body = String(decoding: bytes[position..<position + length], as: UTF8.self)
