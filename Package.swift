@@ -7,6 +7,14 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+// SwiftNIO as the upstream client uses it (the relay and its tests).
+let nioClient: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+    .product(name: "NIOSSL", package: "swift-nio-ssl"),
+]
+
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v15)],
@@ -68,13 +76,9 @@ let package = Package(
             dependencies: [
                 "SluiceCore",
                 "SluiceStore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
+            ] + nioClient,
             swiftSettings: swiftSettings
         ),
         .target(
@@ -109,15 +113,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceRelayTests",
-            dependencies: [
-                "SluiceRelay",
-                "SluiceCore",
-                "SluiceTestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ],
+            dependencies: ["SluiceRelay", "SluiceCore", "SluiceTestSupport"] + nioClient,
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -23,11 +23,12 @@ public func buildApplication(_ config: SluiceConfig, logger: Logger? = nil) asyn
         FileHandle.standardOutput.write(Data("Created the admin user 'root' with password: \(password)  (shown once; change it after logging in)\n".utf8))
     }
     let router = buildRouter(services)
-    let relayServer = RelayServer(services: services, serverName: "Sluice")
+    let serverName = "Sluice"
+    let relayServer = RelayServer(services: services, serverName: serverName)
     var app = Application(
         router: router,
         server: .sluice(relay: relayServer),
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Sluice"),
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: serverName),
         onServerRunning: { channel in
             logger.info("Sluice is listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
         },

@@ -3,7 +3,7 @@ import SluiceCore
 import SluiceStore
 
 /// The relay's endpoints.
-public enum RelayEndpoint: String, Sendable {
+public enum RelayEndpoint: String, Sendable, CaseIterable {
     case chatCompletions = "/v1/chat/completions"
     case completions = "/v1/completions"
     case embeddings = "/v1/embeddings"
@@ -29,6 +29,8 @@ public struct RelayRequest: Sendable {
     public let requestId: String
     /// `anthropic-version` and `anthropic-beta` of the caller, passed to Anthropic channels.
     public let anthropicHeaders: [(String, String)]
+    /// The caller's headers that go on to Anthropic channels.
+    public static let anthropicHeaderNames = ["anthropic-version", "anthropic-beta"]
 
     public init(endpoint: RelayEndpoint, key: String?, clientIP: IPAddress?, body: ByteBuffer, requestId: String,
                 anthropicHeaders: [(String, String)] = []) {

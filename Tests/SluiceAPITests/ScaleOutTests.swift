@@ -32,15 +32,6 @@ struct ScaleOutTests {
         return Instance(process: process, cookie: String(cookie))
     }
 
-    func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     @Test func instancesStayExactShareChangesAndRecoverFromACrash() async throws {
         let url = try await TestEnvironment.createPostgresDatabase()
         let upstream = try await FakeUpstream.start(.answer(prompt: 10, completion: 5))

@@ -14,10 +14,9 @@ struct RelayController: Sendable {
     let services: Services
 
     func addRoutes(to router: Router<SluiceRequestContext>) {
-        router.post("/v1/chat/completions") { request, context in try await relay(.chatCompletions, request, context) }
-        router.post("/v1/completions") { request, context in try await relay(.completions, request, context) }
-        router.post("/v1/embeddings") { request, context in try await relay(.embeddings, request, context) }
-        router.post("/v1/messages") { request, context in try await relay(.messages, request, context) }
+        for endpoint in RelayEndpoint.allCases {
+            router.post(RouterPath(endpoint.rawValue)) { request, context in try await relay(endpoint, request, context) }
+        }
         router.get("/v1/models") { request, context in try await models(request, context) }
         router.get("/v1/models/:model") { request, context in try await model(request, context) }
         router.get("/v1/dashboard/billing/subscription") { request, context in try await subscription(request, context) }
@@ -63,7 +62,7 @@ struct RelayController: Sendable {
             return respond(.complete(status: 413, headers: [("Content-Type", "application/json")],
                                      body: RelayErrorBody.render(.tooLarge(limit), format: endpoint.format)), context: context)
         }
-        let anthropic = ["anthropic-version", "anthropic-beta"].compactMap { name in
+        let anthropic = RelayRequest.anthropicHeaderNames.compactMap { name in
             request.headers[HTTPField.Name(name)!].map { (name, $0) }
         }
         let relayRequest = RelayRequest(endpoint: endpoint, key: Self.key(of: request),

@@ -25,14 +25,8 @@ struct RelayServer: Sendable {
 
     /// The relay endpoint a request target names: the path alone, as the router matches it (a query is ignored).
     static func endpoint(_ uri: String) -> RelayEndpoint? {
-        let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { Substring(uri[..<$0]) } ?? Substring(uri)
-        switch path {
-        case "/v1/chat/completions": return .chatCompletions
-        case "/v1/completions": return .completions
-        case "/v1/embeddings": return .embeddings
-        case "/v1/messages": return .messages
-        default: return nil
-        }
+        guard let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return RelayEndpoint(rawValue: uri) }
+        return RelayEndpoint(rawValue: String(uri[..<query]))
     }
 }
 
@@ -54,8 +48,6 @@ final class RelayCalls: Sendable {
         }
         for waiter in waiters { waiter.resume() }
     }
-
-    var running: Int { state.withLock { $0.running } }
 
     /// Returns once no call is running.
     func drained() async {
@@ -192,13 +184,12 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     private func start(endpoint: RelayEndpoint, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         let headers = head.headers
-        let forwardedFor = headers["x-forwarded-for"]
         let peer = context.channel.remoteAddress?.ipAddress.flatMap(IPAddress.init)
-        let anthropic = ["anthropic-version", "anthropic-beta"].compactMap { name in headers.first(name: name).map { (name, $0) } }
+        let anthropic = RelayRequest.anthropicHeaderNames.compactMap { name in headers.first(name: name).map { (name, $0) } }
         let request = RelayRequest(
             endpoint: endpoint,
             key: RelayController.key(authorization: headers.first(name: "authorization"), xApiKey: headers.first(name: "x-api-key")),
-            clientIP: ClientAddress.resolve(peer: peer, forwardedFor: forwardedFor.isEmpty ? nil : forwardedFor.joined(separator: ", "),
+            clientIP: ClientAddress.resolve(peer: peer, forwardedFor: Self.joined(headers["x-forwarded-for"]),
                                             trustedProxies: server.trustedProxies),
             body: body, requestId: RequestID.next(), anthropicHeaders: anthropic)
         let reply = Reply(handler: NIOLoopBound(self, eventLoop: context.eventLoop), context: context.loopBound,
@@ -214,6 +205,11 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
             if case .stream = response { calls.begin() }
             reply.onLoop { handler, context in handler.answer(response, reply: reply, started: started, context: context) }
         }
+    }
+
+    /// A header's values as one, as HTTP joins repeated fields (nil when there are none).
+    private static func joined(_ values: [String]) -> String? {
+        values.isEmpty ? nil : values.joined(separator: ", ")
     }
 
     /// Where a call's answer goes, from any thread.
@@ -238,17 +234,19 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     private func answer(_ response: RelayResponse, reply: Reply, started: ContinuousClock.Instant, context: ChannelHandlerContext) {
         switch response {
-        case .complete(let status, let headers, let body):
+        case .complete(let status, _, _), .stream(let status, _, _):
             server.metrics.request(route: reply.endpoint.rawValue, method: "POST", status: status, duration: .now - started)
-            var fields = responseHeaders(headers, reply: reply)
+        }
+        switch response {
+        case .complete(let status, let headers, let body):
+            var fields = responseHeaders(headers, requestId: reply.requestId, keepAlive: reply.keepAlive)
             fields.add(name: "Content-Length", value: String(body.readableBytes))
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: reply.version, status: .init(statusCode: status), headers: fields))),
                           promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             end(reply: reply, context: context)
         case .stream(let status, let headers, let stream):
-            server.metrics.request(route: reply.endpoint.rawValue, method: "POST", status: status, duration: .now - started)
-            let fields = responseHeaders(headers, reply: reply)
+            let fields = responseHeaders(headers, requestId: reply.requestId, keepAlive: reply.keepAlive)
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: reply.version, status: .init(statusCode: status),
                                                                           headers: fields))), promise: nil)
             // The pump runs in a task of its own: the relay's task has ended, and with it the memory its deepest call
@@ -271,14 +269,15 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
-    private func responseHeaders(_ headers: [(String, String)], reply: Reply) -> HTTPHeaders {
+    /// The relay's headers and those every answer here carries.
+    private func responseHeaders(_ headers: [(String, String)], requestId: String, keepAlive: Bool) -> HTTPHeaders {
         var fields = HTTPHeaders()
         fields.reserveCapacity(headers.count + 5)
         for (name, value) in headers { fields.add(name: name, value: value) }
-        fields.add(name: "X-Request-Id", value: reply.requestId)
+        fields.add(name: "X-Request-Id", value: requestId)
         fields.add(name: "Date", value: HTTPDate.now)
         fields.add(name: "Server", value: server.serverName)
-        if !reply.keepAlive { fields.add(name: "Connection", value: "close") }
+        if !keepAlive { fields.add(name: "Connection", value: "close") }
         return fields
     }
 
@@ -302,13 +301,8 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     private func refuse(endpoint: RelayEndpoint, head: HTTPRequestHead, context: ChannelHandlerContext) {
         state = .refused
         let body = RelayErrorBody.render(.tooLarge(server.maxBodyBytes), format: endpoint.format)
-        var fields = HTTPHeaders()
-        fields.add(name: "Content-Type", value: "application/json")
+        var fields = responseHeaders([("Content-Type", "application/json")], requestId: RequestID.next(), keepAlive: false)
         fields.add(name: "Content-Length", value: String(body.readableBytes))
-        fields.add(name: "X-Request-Id", value: RequestID.next())
-        fields.add(name: "Date", value: HTTPDate.now)
-        fields.add(name: "Server", value: server.serverName)
-        fields.add(name: "Connection", value: "close")
         server.metrics.request(route: endpoint.rawValue, method: "POST", status: 413, duration: .zero)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .payloadTooLarge, headers: fields))),
                       promise: nil)

@@ -108,10 +108,11 @@ enum ClientAddress {
         resolve(peer: context.peerIP, forwardedFor: request.headers[.xForwardedFor], trustedProxies: trustedProxies)
     }
 
-    /// The client of a request from `peer` that carried `X-Forwarded-For: forwardedFor`.
-    static func resolve(peer: IPAddress?, forwardedFor: String?, trustedProxies: IPAllowList) -> IPAddress? {
+    /// The client of a request from `peer` that carried `X-Forwarded-For: forwardedFor` (read only when the peer is a
+    /// trusted proxy).
+    static func resolve(peer: IPAddress?, forwardedFor: @autoclosure () -> String?, trustedProxies: IPAllowList) -> IPAddress? {
         guard let peer, !trustedProxies.ranges.isEmpty, trustedProxies.allows(peer),
-              let forwarded = forwardedFor else { return peer }
+              let forwarded = forwardedFor() else { return peer }
         // Walk from the right: the first address that is not a trusted proxy is the client.
         let hops = forwarded.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.compactMap(IPAddress.init)
         for hop in hops.reversed() where !trustedProxies.allows(hop) { return hop }

@@ -59,14 +59,12 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// The next `count` answers, waiting up to `timeout` for them.
     func answers(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [Answer] {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let (parsed, _) = received.parse()
-            if parsed.count >= count { return Array(parsed.prefix(count)) }
-            if received.closed { throw RawHTTPError("the server closed the connection after \(parsed.count) of \(count) answers") }
-            if ContinuousClock.now > deadline { throw RawHTTPError("\(parsed.count) of \(count) answers within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(5))
+        var parsed: [Answer] = []
+        try await wait(for: "\(count) answers", timeout: timeout) {
+            parsed = received.parse().0
+            return parsed.count >= count
         }
+        return Array(parsed.prefix(count))
     }
 
     /// The count of whole answers received so far.
@@ -74,22 +72,24 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Waits until the bytes received so far contain `text`.
     func waitFor(_ text: String, timeout: Duration = .seconds(20)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !received.text.contains(text) {
-            if received.closed { throw RawHTTPError("the server closed the connection before sending \(text)") }
-            if ContinuousClock.now > deadline { throw RawHTTPError("no \(text) within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await wait(for: text, timeout: timeout) { received.text.contains(text) }
     }
 
     /// Waits until what was received ends with `suffix` (cheap however much has come: for large answers, whose
     /// parse is then done once).
     func waitUntilEnds(with suffix: String, timeout: Duration = .seconds(30)) async throws {
+        let bytes = Array(suffix.utf8)
+        try await wait(for: "\(suffix.debugDescription) at the end", timeout: timeout, every: .milliseconds(20)) { received.ends(with: bytes) }
+    }
+
+    /// Polls `done` until it holds; fails when the server closes first or `timeout` passes (`what` names the wait).
+    private func wait(for what: String, timeout: Duration, every interval: Duration = .milliseconds(5),
+                      until done: () -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
-        while !received.ends(with: Array(suffix.utf8)) {
-            if received.closed { throw RawHTTPError("the server closed the connection before sending \(suffix.debugDescription)") }
-            if ContinuousClock.now > deadline { throw RawHTTPError("no \(suffix.debugDescription) at the end within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(20))
+        while !done() {
+            if received.closed { throw RawHTTPError("the server closed the connection before \(what)") }
+            if ContinuousClock.now > deadline { throw RawHTTPError("no \(what) within \(timeout)") }
+            try await Task.sleep(for: interval)
         }
     }
 
