@@ -109,15 +109,15 @@ public final class Database: @unchecked Sendable {
     }()
 
     /// Runs `body` with a connection of the pool.
-    public func withSQL<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func withSQL<T: Sendable>(_ body: @Sendable (DatabaseConnection) async throws -> T) async throws -> T {
         if let sqlitePool {
             let connection = try await sqlitePool.requestConnection(logger: logger).get()
             defer { sqlitePool.releaseConnection(connection, logger: logger) }
-            return try await body(connection.sql(queryLogLevel: nil))
+            return try await body(DatabaseConnection(sql: connection.sql(queryLogLevel: nil), driver: .sqlite(connection)))
         } else if let postgresPool {
             let connection = try await postgresPool.requestConnection(logger: logger).get()
             defer { postgresPool.releaseConnection(connection, logger: logger) }
-            return try await body(connection.sql(queryLogLevel: nil))
+            return try await body(DatabaseConnection(sql: connection.sql(queryLogLevel: nil), driver: .postgres(connection)))
         }
         fatalError("no pool")
     }
@@ -126,7 +126,7 @@ public final class Database: @unchecked Sendable {
     ///
     /// The transaction runs in a task of its own, so that cancelling the caller (a client that left, a shutdown)
     /// cannot stop it between BEGIN and COMMIT or ROLLBACK and leave the connection inside a transaction.
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (DatabaseConnection) async throws -> T) async throws -> T {
         let dialect = self.dialect
         return try await Task {
             try await self.withSQL { sql in
@@ -170,6 +170,37 @@ public final class Database: @unchecked Sendable {
             sqlitePool?.shutdownGracefully { _ in }
             postgresPool?.shutdownGracefully { _ in }
         }
+    }
+}
+
+/// A connection of the pool: SQLKit's view of it for every statement, and the driver's own connection for the few
+/// writes that bind their values directly (`LogRows`: hundreds of rows a flush, where SQLKit's serializer and encoder
+/// would box and convert each value).
+public struct DatabaseConnection: SQLDatabase {
+    let sql: any SQLDatabase
+    let driver: Driver
+
+    enum Driver {
+        case sqlite(SQLiteConnection)
+        case postgres(PostgresConnection)
+    }
+
+    public var logger: Logger { sql.logger }
+    public var eventLoop: any EventLoop { sql.eventLoop }
+    public var version: (any SQLDatabaseReportedVersion)? { sql.version }
+    public var dialect: any SQLDialect { sql.dialect }
+    public var queryLogLevel: Logger.Level? { sql.queryLogLevel }
+
+    public func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
+        sql.execute(sql: query, onRow)
+    }
+
+    public func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {
+        try await sql.execute(sql: query, onRow)
+    }
+
+    public func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await closure(self)
     }
 }
 

@@ -255,14 +255,7 @@ public struct LogStore: Sendable {
     /// Inserts one row at once (management events: top-ups, bindings), and adds it to the totals.
     public func insert(_ entry: LogEntry) async throws {
         try await database.transaction { sql in
-            try await sql.raw("""
-                INSERT INTO logs (created_at, type, user_id, token_id, token_name, model_name, group_name, channel_id, channel_name,
-                    prompt_tokens, completion_tokens, quota, use_time_ms, is_stream, ip, content, request_id)
-                VALUES (\(bind: entry.createdAt), \(bind: entry.type), \(bind: entry.userId), \(bind: entry.tokenId), \(bind: entry.tokenName),
-                    \(bind: entry.modelName), \(bind: entry.group), \(bind: entry.channelId), \(bind: entry.channelName), \(bind: entry.promptTokens),
-                    \(bind: entry.completionTokens), \(bind: entry.quota), \(bind: entry.useTimeMs), \(bind: entry.isStream ? 1 : 0),
-                    \(bind: entry.ip), \(bind: entry.content), \(bind: entry.requestId))
-                """).run()
+            try await LogRows.insert([entry], on: sql)
             try await LogTotals.add([entry], on: sql)
         }
     }

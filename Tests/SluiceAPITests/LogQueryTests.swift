@@ -109,6 +109,47 @@ import Testing
         }
     }
 
+    /// The group commit binds its rows' values itself, in statements of `LogRows.chunk` rows: a flush of several
+    /// statements and a remainder stores every field of every row as it was given.
+    @Test(arguments: Backend.all)
+    func theGroupCommitStoresEveryFieldOfEveryRow(_ backend: Backend) async throws {
+        var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
+        let env = try await TestEnvironment.make(backend)
+        let database = try env.openDatabase()
+        try await database.migrate()
+        let texts = ["", "a", "ключ ✓", "it's \"quoted\"; -- not SQL", String(repeating: "long text ", count: 60), "127.0.0.1", "::1"]
+        func text(_ rng: inout SplitMix64) -> String { texts.randomElement(using: &rng)! }
+        func id(_ rng: inout SplitMix64) -> Int64? { Int.random(in: 0..<4, using: &rng) == 0 ? nil : Int64.random(in: 1...Int64.max, using: &rng) }
+        let count = LogRows.chunk * 2 + 37
+        let entries = (0..<count).map { _ in
+            var entry = LogEntry(createdAt: Int64.random(in: -(1 << 40)...(1 << 40), using: &rng), type: Int.random(in: 1...5, using: &rng),
+                                 userId: id(&rng), tokenId: id(&rng), tokenName: text(&rng), modelName: text(&rng), group: text(&rng),
+                                 channelId: id(&rng), channelName: text(&rng), promptTokens: Int.random(in: 0...Int(Int32.max), using: &rng),
+                                 completionTokens: Int.random(in: 0...1_000_000, using: &rng), quota: Int64.random(in: 0...Int64.max, using: &rng),
+                                 useTimeMs: Int.random(in: 0...600_000, using: &rng), isStream: Bool.random(using: &rng), ip: text(&rng),
+                                 content: text(&rng), requestId: text(&rng))
+            entry.userCharged = Bool.random(using: &rng)
+            return entry
+        }
+        let writer = LedgerWriter(database: database, instanceId: "test", logger: Logger(label: "test"))
+        writer.append { $0.logs.append(contentsOf: entries) }
+        try await writer.flush()
+        let stored = try await database.withSQL { sql in
+            try await sql.raw("SELECT * FROM logs ORDER BY id").all().map { row in
+                var entry = try LogStore.decode(row)
+                entry.id = 0
+                entry.userCharged = try row.decode(column: "user_charged", as: Int.self) != 0
+                return entry
+            }
+        }
+        #expect(stored.count == count)
+        for (index, (got, want)) in zip(stored, entries).enumerated() where got != want {
+            Issue.record("row \(index): stored \(got), given \(want)")
+            break
+        }
+        await database.shutdown()
+    }
+
     @Test(arguments: Backend.all)
     func pagesTotalsAndHourlyUsageEqualCountingEveryRow(_ backend: Backend) async throws {
         let seed = UInt64.random(in: 0...UInt64.max)

@@ -97,20 +97,7 @@ public final class LedgerWriter: Sendable {
     private func write(_ batch: LedgerBatch) async throws {
         let instanceId = self.instanceId
         try await database.transaction { sql in
-            for chunk in stride(from: 0, to: batch.logs.count, by: 400) {
-                let rows = batch.logs[chunk..<min(chunk + 400, batch.logs.count)]
-                var insert = sql.insert(into: "logs").columns("created_at", "type", "user_id", "token_id", "token_name", "model_name",
-                                                                  "group_name", "channel_id", "channel_name", "prompt_tokens", "completion_tokens",
-                                                                  "quota", "use_time_ms", "is_stream", "ip", "content", "request_id", "user_charged")
-                for log in rows {
-                    insert = insert.values(SQLBind(log.createdAt), SQLBind(log.type), SQLBind(log.userId), SQLBind(log.tokenId),
-                                           SQLBind(log.tokenName), SQLBind(log.modelName), SQLBind(log.group), SQLBind(log.channelId),
-                                           SQLBind(log.channelName), SQLBind(log.promptTokens), SQLBind(log.completionTokens), SQLBind(log.quota),
-                                           SQLBind(log.useTimeMs), SQLBind(log.isStream ? 1 : 0), SQLBind(log.ip), SQLBind(log.content),
-                                           SQLBind(log.requestId), SQLBind(log.userCharged ? 1 : 0))
-                }
-                try await insert.run()
-            }
+            try await LogRows.insert(batch.logs, on: sql)
             try await LogTotals.add(batch.logs, on: sql)
             for (subject, amount) in batch.charges.sorted(by: { $0.key.id < $1.key.id }) where amount != 0 {
                 let extra = subject.table == "users" ? SQLQueryString(", request_count = request_count + \(bind: batch.requests[subject.id] ?? 0)") : ""
