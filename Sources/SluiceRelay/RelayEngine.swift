@@ -72,7 +72,7 @@ public final class RelayEngine: Sendable {
     }
 
     /// The key holder's token: key, status, expiry, IP (in the contract's order).
-    public func authenticate(key: String?, clientIP: IPAddress?) async throws(RelayError) -> (CachedToken, UserCache.Entry?) {
+    nonisolated(nonsending) public func authenticate(key: String?, clientIP: IPAddress?) async throws(RelayError) -> (CachedToken, UserCache.Entry?) {
         guard let key, !key.isEmpty else { throw .invalidKey("No API key given: send Authorization: Bearer sk-...") }
         let found: CachedToken?
         do { found = try await keys.lookup(key: key) } catch { throw RelayError(status: 503, code: "storage_unavailable", type: "server_error", message: "The key store is unavailable; try again") }
@@ -105,7 +105,7 @@ public final class RelayEngine: Sendable {
         }
     }
 
-    func admit(_ request: RelayRequest) async throws(RelayError) -> Admitted {
+    nonisolated(nonsending) func admit(_ request: RelayRequest) async throws(RelayError) -> Admitted {
         let started = ContinuousClock.now
         let (cached, owner) = try await authenticate(key: request.key, clientIP: request.clientIP)
         let token = cached.token
@@ -171,7 +171,7 @@ public final class RelayEngine: Sendable {
     }
 
     /// Counts the call against its rate limits: in memory on one instance, in shared windows across instances.
-    func admitRates(_ limits: [RateLimiter.Limit]) async throws(RelayError) {
+    nonisolated(nonsending) func admitRates(_ limits: [RateLimiter.Limit]) async throws(RelayError) {
         let active = limits.filter { $0.rpm > 0 || $0.tpm > 0 }
         guard !active.isEmpty else { return }
         guard let sharedRates else {
@@ -195,7 +195,7 @@ public final class RelayEngine: Sendable {
     // MARK: relay
 
     /// Relays a call; every failure is answered in the caller's format.
-    public func handle(_ request: RelayRequest) async -> RelayResponse {
+    nonisolated(nonsending) public func handle(_ request: RelayRequest) async -> RelayResponse {
         let admitted: Admitted
         do {
             admitted = try await admit(request)
@@ -212,7 +212,7 @@ public final class RelayEngine: Sendable {
     }
 
     /// Tries channels group by group until one answers; settles or releases the reservation.
-    func route(_ call: Admitted) async -> RelayResponse {
+    nonisolated(nonsending) func route(_ call: Admitted) async -> RelayResponse {
         let snapshot = catalog.snapshot
         var lastError = "no channel serves model '\(call.model)'"
         var rateRefusal: RelayError?
@@ -299,7 +299,7 @@ public final class RelayEngine: Sendable {
     }
 
     /// One try on one channel.
-    func attempt(_ call: Admitted, channel: Channel, group: Group) async -> Attempt {
+    nonisolated(nonsending) func attempt(_ call: Admitted, channel: Channel, group: Group) async -> Attempt {
         let plan: UpstreamPlan
         do { plan = try UpstreamPlan(call: call, channel: channel) } catch { return .clientError(errorResponse(error, format: call.request.endpoint.format)) }
         var upstreamHeaders: [(String, String)] = [("Content-Type", "application/json"), ("Accept", call.stream ? "text/event-stream" : "application/json")]
@@ -358,7 +358,7 @@ public final class RelayEngine: Sendable {
     // MARK: settlement
 
     /// Charges the exact cost of a call that was answered, logs it and counts its tokens.
-    func settle(_ call: Admitted, channel: Channel, group: Group, usage: Usage, stream: Bool, note: String = "") async {
+    nonisolated(nonsending) func settle(_ call: Admitted, channel: Channel, group: Group, usage: Usage, stream: Bool, note: String = "") async {
         let cost: Int64
         switch call.token.billingMode {
         case .perCall: cost = Pricing.callCost(callPrice: call.price.callPrice ?? Micros(raw: 0), ratio: group.ratio)

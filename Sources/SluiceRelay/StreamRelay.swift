@@ -38,7 +38,7 @@ public final class StreamRelay: Sendable {
     }
 
     /// Copies the stream to the client through `writer`; returns when the stream ends or the client leaves.
-    public func pump(_ writer: inout some StreamWriter) async throws {
+    nonisolated(nonsending) public func pump(_ writer: inout some StreamWriter) async throws {
         var tracker = StreamUsageTracker(upstream: plan.translate == .openAIOverAnthropic ? .anthropic
                                             : plan.translate == .anthropicOverOpenAI ? .openai : call.request.endpoint.format)
         do {
@@ -69,14 +69,14 @@ public final class StreamRelay: Sendable {
         }
     }
 
-    private static func send(_ buffer: ByteBuffer, to writer: inout some StreamWriter) async throws {
+    nonisolated(nonsending) private static func send(_ buffer: ByteBuffer, to writer: inout some StreamWriter) async throws {
         do { try await writer.write(buffer) } catch { throw ClientGone() }
     }
 
     /// The upstream's bytes as they came, event by event; only the usage chunk the caller did not ask for is left
     /// out. Each event's data is read in place for usage.
     @inline(never)
-    private func forward(to writer: inout some StreamWriter, tracker: inout StreamUsageTracker) async throws {
+    nonisolated(nonsending) private func forward(to writer: inout some StreamWriter, tracker: inout StreamUsageTracker) async throws {
         var framer = SSEFramer()
         var receivedEvents = 0
         let strip = plan.stripUsageChunk
@@ -95,7 +95,7 @@ public final class StreamRelay: Sendable {
 
     /// Events parsed, translated to the caller's format and written anew.
     @inline(never)
-    private func translate(to writer: inout some StreamWriter, tracker: inout StreamUsageTracker) async throws {
+    nonisolated(nonsending) private func translate(to writer: inout some StreamWriter, tracker: inout StreamUsageTracker) async throws {
         var parser = SSEParser()
         var toAnthropic = OpenAIToAnthropicStream(model: plan.clientModel)
         var toOpenAI = AnthropicToOpenAIStream(model: plan.clientModel, includeUsage: plan.clientWantsUsage)
@@ -133,7 +133,7 @@ public final class StreamRelay: Sendable {
     }
 
     /// Settles once: charges `charge` usage, or releases when nil.
-    func finish(charge usage: Usage?, note: String) async {
+    nonisolated(nonsending) func finish(charge usage: Usage?, note: String) async {
         let first = finished.withLock { done -> Bool in
             if done { return false }
             done = true
@@ -153,7 +153,7 @@ public final class StreamRelay: Sendable {
 
 /// Where a stream goes: the client's connection.
 public protocol StreamWriter {
-    mutating func write(_ buffer: ByteBuffer) async throws
+    nonisolated(nonsending) mutating func write(_ buffer: ByteBuffer) async throws
 }
 
 /// Reads usage (and counts delivered text, for upstreams that report none) from the upstream's events.

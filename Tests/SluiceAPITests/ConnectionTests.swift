@@ -1,5 +1,7 @@
 import Foundation
 import HummingbirdTesting
+import NIOCore
+import NIOPosix
 @testable import SluiceAPI
 import SluiceCore
 import SluiceStore
@@ -28,6 +30,28 @@ import Testing
             let (key, _) = try await client.key(as: alice)
             try await body(key, try #require(client.port))
         }
+    }
+
+    /// A relay task isolated to its connection's `LoopIsolation` runs on that loop, and so do the `nonisolated(nonsending)`
+    /// functions it calls, across their suspensions: the relay's steps never leave the connection's thread.
+    @Test func aTaskIsolatedToALoopRunsOnItAcrossSuspensions() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let seen = await Self.steps(on: LoopIsolation(loop: loop))
+        #expect(seen == [true, true, true, true])
+    }
+
+    static func steps(on isolation: isolated LoopIsolation) async -> [Bool] {
+        var seen = [isolation.loop.inEventLoop]
+        await Task.yield()
+        seen.append(isolation.loop.inEventLoop)
+        seen.append(await inherited(isolation.loop))
+        seen.append(isolation.loop.inEventLoop)
+        return seen
+    }
+
+    nonisolated(nonsending) static func inherited(_ loop: any EventLoop) async -> Bool {
+        try? await Task.sleep(for: .milliseconds(2))
+        return loop.inEventLoop
     }
 
     @Test(arguments: Backend.all)

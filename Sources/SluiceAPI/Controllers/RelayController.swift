@@ -96,7 +96,7 @@ struct RelayController: Sendable {
 
     struct WriterAdapter: StreamWriter {
         var writer: any ResponseBodyWriter
-        mutating func write(_ buffer: ByteBuffer) async throws { try await writer.write(buffer) }
+        @concurrent mutating func write(_ buffer: ByteBuffer) async throws { try await writer.write(buffer) }
     }
 
     /// An OpenAI-format error answer.

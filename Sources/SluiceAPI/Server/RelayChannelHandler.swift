@@ -105,6 +105,8 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var heldInputClosed = false
     /// A stream waiting for the connection to become writable.
     private var writableWaiter: CheckedContinuation<Void, any Error>?
+    /// The isolation of this connection's relay tasks: its loop (made at the first call).
+    private var isolation: LoopIsolation?
 
     init(server: RelayServer) {
         self.server = server
@@ -196,15 +198,27 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
                           endpoint: endpoint, version: head.version, keepAlive: head.isKeepAlive, requestId: request.requestId)
         let engine = server.engine
         let calls = server.calls
+        let isolation = loopIsolation(context)
         calls.begin()
-        Task {
-            defer { calls.end() }
-            let started = ContinuousClock.now
-            let response = await engine.handle(request)
-            // A stream's pump is counted from here, before this task's count ends.
-            if case .stream = response { calls.begin() }
-            reply.onLoop { handler, context in handler.answer(response, reply: reply, started: started, context: context) }
-        }
+        Task { [request, reply] in await RelayChannelHandler.relay(request, engine: engine, calls: calls, reply: reply, on: isolation) }
+    }
+
+    private func loopIsolation(_ context: ChannelHandlerContext) -> LoopIsolation {
+        if let isolation { return isolation }
+        let made = LoopIsolation(loop: context.eventLoop)
+        isolation = made
+        return made
+    }
+
+    /// A call's task, on the loop of its connection: relays, then answers.
+    private static func relay(_ request: RelayRequest, engine: RelayEngine, calls: RelayCalls, reply: Reply,
+                              on isolation: isolated LoopIsolation) async {
+        defer { calls.end() }
+        let started = ContinuousClock.now
+        let response = await engine.handle(request)
+        // A stream's pump is counted from here, before this task's count ends.
+        if case .stream = response { calls.begin() }
+        reply.onLoop { handler, context in handler.answer(response, reply: reply, started: started, context: context) }
     }
 
     /// A header's values as one, as HTTP joins repeated fields (nil when there are none).
@@ -252,20 +266,25 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
             // The pump runs in a task of its own: the relay's task has ended, and with it the memory its deepest call
             // needed; an open stream keeps only the pump's.
             let calls = server.calls
-            Task {
-                defer { calls.end() }
-                var writer = Writer(reply: reply)
-                let clientGone: Bool
-                do {
-                    try await stream.pump(&writer)
-                    clientGone = false
-                } catch {
-                    clientGone = true
-                }
-                reply.onLoop { handler, context in
-                    if clientGone { context.close(promise: nil) } else { handler.end(reply: reply, context: context) }
-                }
-            }
+            let isolation = loopIsolation(context)
+            Task { [reply] in await RelayChannelHandler.pump(stream, calls: calls, reply: reply, on: isolation) }
+        }
+    }
+
+    /// A stream's task, on the loop of its connection: copies the stream, then ends the answer (or closes the
+    /// connection of a caller who left).
+    private static func pump(_ stream: StreamRelay, calls: RelayCalls, reply: Reply, on isolation: isolated LoopIsolation) async {
+        defer { calls.end() }
+        var writer = Writer(reply: reply)
+        let clientGone: Bool
+        do {
+            try await stream.pump(&writer)
+            clientGone = false
+        } catch {
+            clientGone = true
+        }
+        reply.onLoop { handler, context in
+            if clientGone { context.close(promise: nil) } else { handler.end(reply: reply, context: context) }
         }
     }
 
@@ -334,7 +353,7 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     struct Writer: StreamWriter {
         let reply: Reply
 
-        mutating func write(_ buffer: ByteBuffer) async throws {
+        nonisolated(nonsending) mutating func write(_ buffer: ByteBuffer) async throws {
             let reply = reply
             let writable: Bool
             if reply.eventLoop.inEventLoop {

@@ -28,7 +28,7 @@ public final class UpstreamClient: Sendable {
     }
 
     /// Sends `request` and returns when the answer's head has come (within the first-byte timeout).
-    public func execute(_ request: UpstreamRequest, timeouts: UpstreamTimeouts) async throws -> UpstreamResponse {
+    nonisolated(nonsending) public func execute(_ request: UpstreamRequest, timeouts: UpstreamTimeouts) async throws -> UpstreamResponse {
         let (target, path) = try parsed(request.url)
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 2)

@@ -237,7 +237,7 @@ public final class UpstreamBody: AsyncSequence, Sendable {
     }
 
     /// The whole body, failing when it is larger than `limit` bytes.
-    public func collect(upTo limit: Int) async throws -> ByteBuffer {
+    nonisolated(nonsending) public func collect(upTo limit: Int) async throws -> ByteBuffer {
         let exchange = exchange
         if exchange.loop.inEventLoop, let ready = exchange.takeWhole(limit: limit) { return try ready.get() }
         return try await withTaskCancellationHandler {
@@ -260,7 +260,7 @@ public final class UpstreamBody: AsyncSequence, Sendable {
     public struct Iterator: AsyncIteratorProtocol {
         let body: UpstreamBody
 
-        public mutating func next() async throws -> ByteBuffer? {
+        nonisolated(nonsending) public mutating func next() async throws -> ByteBuffer? {
             let exchange = body.exchange
             if exchange.loop.inEventLoop, let ready = exchange.takeNext() { return try ready.get() }
             return try await withTaskCancellationHandler {

@@ -33,7 +33,7 @@ public final class KeyCache: Sendable {
     }
 
     /// The token with that key, or nil.
-    public func lookup(key: String) async throws -> CachedToken? {
+    nonisolated(nonsending) public func lookup(key: String) async throws -> CachedToken? {
         guard RandomSecret.looksLikeAPIKey(key) else { return nil }
         let hash = secrets.lookupDigest(key)
         let cached = state.withLock { state -> (CachedToken?, Bool) in
@@ -103,7 +103,7 @@ public final class UserCache: Sendable {
     public init(users: UserStore) { self.users = users }
 
     /// The user's status and group, or nil when the user is gone.
-    public func lookup(_ id: Int64) async throws -> Entry? {
+    nonisolated(nonsending) public func lookup(_ id: Int64) async throws -> Entry? {
         if let entry = state.withLock({ $0[id] }) { return entry }
         guard let user = try await users.find(id: id) else { return nil }
         let entry = Entry(status: user.status, group: user.group)

@@ -87,7 +87,7 @@ public final class QuotaLedger: Sendable {
     /// A call reserves against this instance's leases in memory. When a lease runs short, one transaction leases more
     /// (calls short of the same balance at the same time wait for it); when a reservation leaves less than a quarter
     /// of a lease free, the next lease is taken in the background, so that calls seldom wait for the database.
-    public func reserve(tokenId: Int64, tokenCapped: Bool, userId: Int64?, amount: Int64) async throws(ReservationFailure) -> Reservation {
+    nonisolated(nonsending) public func reserve(tokenId: Int64, tokenCapped: Bool, userId: Int64?, amount: Int64) async throws(ReservationFailure) -> Reservation {
         let subjects: [QuotaSubject] = (tokenCapped ? [.token(tokenId)] : []) + (userId.map { [.user($0)] } ?? [])
         let reservation = Reservation(token: tokenCapped ? tokenId : nil, user: userId, chargedToken: tokenId, amount: amount)
         if subjects.isEmpty || amount <= 0 { return reservation }
