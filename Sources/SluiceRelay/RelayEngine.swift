@@ -214,7 +214,7 @@ public final class RelayEngine: Sendable {
     /// Tries channels group by group until one answers; settles or releases the reservation.
     nonisolated(nonsending) func route(_ call: Admitted) async -> RelayResponse {
         let snapshot = catalog.snapshot
-        var lastError = "no channel serves model '\(call.model)'"
+        var lastError: String?
         var rateRefusal: RelayError?
         for (index, group) in call.groups.enumerated() {
             if index > 0, group.rpm > 0 || group.tpm > 0 {
@@ -260,8 +260,9 @@ public final class RelayEngine: Sendable {
             // Every group that could still serve is at its limit.
             return errorResponse(rateRefusal, format: call.request.endpoint.format)
         }
-        ledger.record(failureLog(call, message: lastError))
-        return errorResponse(.noChannel("No channel could serve model '\(call.model)': \(lastError)"), format: call.request.endpoint.format)
+        let reason = lastError ?? "no channel serves model '\(call.model)'"
+        ledger.record(failureLog(call, message: reason))
+        return errorResponse(.noChannel("No channel could serve model '\(call.model)': \(reason)"), format: call.request.endpoint.format)
     }
 
     /// Highest priority first; weighted random order within a priority.
@@ -331,10 +332,13 @@ public final class RelayEngine: Sendable {
             return .clientError(.complete(status: status, headers: [("Content-Type", "application/json")],
                                           body: plan.translateError(body, status: status)))
         }
-        let headers = [("X-Sluice-Group", group.name), ("X-Sluice-Channel", String(channel.id))]
+        var headers = [("X-Sluice-Group", group.name), ("X-Sluice-Channel", String(channel.id))]
+        headers.reserveCapacity(4)
         if call.stream, contentType.contains("text/event-stream") {
             let relay = StreamRelay(engine: self, call: call, channel: channel, group: group, plan: plan, body: response.body)
-            return .done(.stream(status: 200, headers: headers + [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], relay))
+            headers.append(("Content-Type", "text/event-stream"))
+            headers.append(("Cache-Control", "no-cache"))
+            return .done(.stream(status: 200, headers: headers, relay))
         }
         // A whole answer.
         let bytes: ByteBuffer
@@ -352,7 +356,8 @@ public final class RelayEngine: Sendable {
             out = plan.translateResponse(parsed, original: bytes)
         }
         await settle(call, channel: channel, group: group, usage: usage, stream: false)
-        return .done(.complete(status: status, headers: headers + [("Content-Type", "application/json")], body: out))
+        headers.append(("Content-Type", "application/json"))
+        return .done(.complete(status: status, headers: headers, body: out))
     }
 
     // MARK: settlement
@@ -369,12 +374,15 @@ public final class RelayEngine: Sendable {
                            tokenName: call.token.name, modelName: call.model, group: group.name, channelId: channel.id,
                            channelName: channel.name, promptTokens: usage.prompt, completionTokens: usage.completion, quota: cost,
                            useTimeMs: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
-                           isStream: stream, ip: call.request.clientIP?.description ?? "", content: note, requestId: call.request.requestId)
+                           isStream: stream, ip: call.request.clientAddress, content: note, requestId: call.request.requestId)
         let charged = ledger.settle(call.reservation, cost: cost, log: log)
         metrics.relayCall(group: group.name, model: call.model, outcome: "ok", quota: charged)
         let tokens = usage.prompt + usage.completion
         var keys = call.rateKeys
-        keys[0] = "g:\(group.name):" + (call.userId.map { "u\($0)" } ?? "t\(call.token.id)")
+        if group.name != call.groups[0].name {
+            // A fallback group served: its tokens count in its own window.
+            keys[0] = "g:\(group.name):" + (call.userId.map { "u\($0)" } ?? "t\(call.token.id)")
+        }
         if let sharedRates {
             let now = Clock.nowSeconds()
             // Counted before the answer ends, so that the caller's next call sees these tokens; in a task of its own,
@@ -392,7 +400,7 @@ public final class RelayEngine: Sendable {
                         tokenName: call.token.name, modelName: call.model, group: call.groups.first?.name ?? "", channelId: nil,
                         channelName: "", promptTokens: 0, completionTokens: 0, quota: 0,
                         useTimeMs: Int(elapsed.components.seconds * 1000), isStream: call.stream,
-                        ip: call.request.clientIP?.description ?? "", content: String(message.prefix(500)), requestId: call.request.requestId)
+                        ip: call.request.clientAddress, content: String(message.prefix(500)), requestId: call.request.requestId)
     }
 
     /// A rough token count of delivered text, for upstreams that report no usage: a token per four bytes.

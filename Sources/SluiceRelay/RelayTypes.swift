@@ -25,6 +25,8 @@ public struct RelayRequest: Sendable {
     public let key: String?
     /// The client address (after trusted proxies).
     public let clientIP: IPAddress?
+    /// `clientIP` as written in the call log ("" when unknown).
+    public let clientAddress: String
     public let body: ByteBuffer
     public let requestId: String
     /// `anthropic-version` and `anthropic-beta` of the caller, passed to Anthropic channels.
@@ -32,11 +34,13 @@ public struct RelayRequest: Sendable {
     /// The caller's headers that go on to Anthropic channels.
     public static let anthropicHeaderNames = ["anthropic-version", "anthropic-beta"]
 
-    public init(endpoint: RelayEndpoint, key: String?, clientIP: IPAddress?, body: ByteBuffer, requestId: String,
-                anthropicHeaders: [(String, String)] = []) {
+    /// - Parameter clientAddress: `clientIP` already written out (a connection's peer is written once, not per call).
+    public init(endpoint: RelayEndpoint, key: String?, clientIP: IPAddress?, clientAddress: String? = nil, body: ByteBuffer,
+                requestId: String, anthropicHeaders: [(String, String)] = []) {
         self.endpoint = endpoint
         self.key = key
         self.clientIP = clientIP
+        self.clientAddress = clientAddress ?? clientIP?.description ?? ""
         self.body = body
         self.requestId = requestId
         self.anthropicHeaders = anthropicHeaders

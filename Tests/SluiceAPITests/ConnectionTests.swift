@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import NIOPosix
@@ -89,6 +90,33 @@ import Testing
             #expect(upstream.calls == 3)
             #expect(try await !connection.closedByServer(within: .milliseconds(200)))
             await connection.close()
+        }
+        await upstream.stop()
+    }
+
+    /// The connection's peer is read once; a call forwarded by a trusted proxy still logs the address it names, and the
+    /// next call on the same connection without one logs the peer.
+    @Test(arguments: Backend.all)
+    func eachCallOnAConnectionLogsItsOwnClientAddress(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start()
+        let env = try await TestEnvironment.make(backend) { $0.trustedProxies = "127.0.0.1" }
+        try await env.test(.live) { client in
+            let (_, alice, _) = try await client.relaySetup(upstream)
+            let (key, _) = try await client.key(as: alice)
+            let connection = try await RawHTTPConnection.open(port: try #require(client.port))
+            try await connection.send(
+                Self.post("/v1/chat/completions", key: key, chatBody(), extraHeaders: "X-Forwarded-For: 10.1.1.1\r\n")
+                    + Self.post("/v1/chat/completions", key: key, chatBody())
+                    + Self.post("/v1/chat/completions", key: key, chatBody(), extraHeaders: "X-Forwarded-For: 10.2.2.2\r\n"))
+            #expect(try await connection.answers(3).map(\.status) == [200, 200, 200])
+            await connection.close()
+            var addresses: [String] = []
+            #expect(try await eventually {
+                let items = try await client.call(.get, "/api/log/self?p=1&size=10", as: alice).data["items"].array
+                addresses = items.reversed().compactMap { $0["ip"].string }
+                return addresses.count == 3
+            })
+            #expect(addresses == ["10.1.1.1", "127.0.0.1", "10.2.2.2"])
         }
         await upstream.stop()
     }

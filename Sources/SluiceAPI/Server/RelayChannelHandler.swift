@@ -107,6 +107,8 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var writableWaiter: CheckedContinuation<Void, any Error>?
     /// The isolation of this connection's relay tasks: its loop (made at the first call).
     private var isolation: LoopIsolation?
+    /// The peer's address, and as the call log writes it.
+    private var peer: (IPAddress?, String)?
 
     init(server: RelayServer) {
         self.server = server
@@ -186,13 +188,13 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     private func start(endpoint: RelayEndpoint, head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         let headers = head.headers
-        let peer = context.channel.remoteAddress?.ipAddress.flatMap(IPAddress.init)
+        let (peer, peerText) = peerAddress(context)
         let anthropic = RelayRequest.anthropicHeaderNames.compactMap { name in headers.first(name: name).map { (name, $0) } }
+        let client = ClientAddress.resolve(peer: peer, forwardedFor: Self.joined(headers["x-forwarded-for"]), trustedProxies: server.trustedProxies)
         let request = RelayRequest(
             endpoint: endpoint,
             key: RelayController.key(authorization: headers.first(name: "authorization"), xApiKey: headers.first(name: "x-api-key")),
-            clientIP: ClientAddress.resolve(peer: peer, forwardedFor: Self.joined(headers["x-forwarded-for"]),
-                                            trustedProxies: server.trustedProxies),
+            clientIP: client, clientAddress: client == peer ? peerText : nil,
             body: body, requestId: RequestID.next(), anthropicHeaders: anthropic)
         let reply = Reply(handler: NIOLoopBound(self, eventLoop: context.eventLoop), context: context.loopBound,
                           endpoint: endpoint, version: head.version, keepAlive: head.isKeepAlive, requestId: request.requestId)
@@ -201,6 +203,15 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         let isolation = loopIsolation(context)
         calls.begin()
         Task { [request, reply] in await RelayChannelHandler.relay(request, engine: engine, calls: calls, reply: reply, on: isolation) }
+    }
+
+    /// The connection's peer, read and written out at its first call.
+    private func peerAddress(_ context: ChannelHandlerContext) -> (IPAddress?, String) {
+        if let peer { return peer }
+        let address = context.channel.remoteAddress?.ipAddress.flatMap(IPAddress.init)
+        let made = (address, address?.description ?? "")
+        peer = made
+        return made
     }
 
     private func loopIsolation(_ context: ChannelHandlerContext) -> LoopIsolation {
