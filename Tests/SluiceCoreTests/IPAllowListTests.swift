@@ -20,6 +20,13 @@ import Testing
         #expect(!list.allows(nil))
     }
 
+    /// Addresses are written as people and logs expect them: dotted IPv4, IPv6 in its short form.
+    @Test(arguments: [("10.1.2.3", "10.1.2.3"), ("2001:db8:0:0:0:0:0:7", "2001:db8::7"), ("::1", "::1"), ("[fe80::1%eth0]", "fe80::1"),
+                      ("2001:DB8:0:1:0:0:0:0", "2001:db8:0:1::"), ("::ffff:10.1.1.1", "10.1.1.1"), ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8")])
+    func addressesAreWrittenShort(_ text: String, _ written: String) throws {
+        #expect(try #require(IPAddress(text)).description == written)
+    }
+
     @Test func oddPrefixes() throws {
         let list = try IPAllowList(parsing: "172.16.0.0/12")
         #expect(list.allows(IPAddress("172.31.255.255")))
