@@ -79,7 +79,7 @@ import Testing
         }
     }
 
-    @Test func silenceBeforeTheHeadIsTheFirstByteTimeout() async throws {
+    @Test(.timeLimit(.minutes(1))) func silenceBeforeTheHeadIsTheFirstByteTimeout() async throws {
         try await ScriptedUpstream.with { _, _ in .steps([.wait(3_000)]) } run: { server in
             let client = UpstreamClient(group: Self.loop)
             let timeouts = UpstreamTimeouts(connectMs: 2_000, firstByteMs: 150, idleMs: 5_000)
@@ -91,7 +91,7 @@ import Testing
         }
     }
 
-    @Test func silenceInTheBodyIsTheIdleTimeout() async throws {
+    @Test(.timeLimit(.minutes(1))) func silenceInTheBodyIsTheIdleTimeout() async throws {
         try await ScriptedUpstream.with { _, _ in
             .steps([.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n"), .wait(3_000)])
         } run: { server in

@@ -82,6 +82,12 @@ final class UpstreamLoopPool: @unchecked Sendable {
     private var idle: [UpstreamTarget: [UpstreamConnection]] = [:]
     private var sweep: Scheduled<Void>?
     private var closed = false
+    /// Exchanges with a deadline (first byte, idle), checked every `deadlineTick` by one timer for the whole pool:
+    /// a scheduled task per call, armed and cancelled, cost about 1% of the CPU under load.
+    private var watched: [ObjectIdentifier: UpstreamExchange] = [:]
+    private var deadlineCheck: Scheduled<Void>?
+    /// How late a timeout may fire.
+    static let deadlineTick = TimeAmount.milliseconds(25)
 
     static let idleTimeout = TimeAmount.seconds(60)
     static let maxIdlePerTarget = 1024
@@ -157,6 +163,25 @@ final class UpstreamLoopPool: @unchecked Sendable {
         connection.idleSince = .now()
         idle[connection.target, default: []].append(connection)
         if sweep == nil { scheduleSweep() }
+    }
+
+    /// Checks `exchange`'s deadline until `unwatch`.
+    func watch(_ exchange: UpstreamExchange) {
+        watched[ObjectIdentifier(exchange)] = exchange
+        if deadlineCheck == nil { scheduleDeadlineCheck() }
+    }
+
+    func unwatch(_ exchange: UpstreamExchange) {
+        watched[ObjectIdentifier(exchange)] = nil
+    }
+
+    private func scheduleDeadlineCheck() {
+        deadlineCheck = loop.scheduleTask(in: Self.deadlineTick) { [self] in
+            deadlineCheck = nil
+            let now = NIODeadline.now()
+            for exchange in watched.values.filter({ $0.deadline <= now }) { exchange.deadlinePassed(now: now) }
+            if !watched.isEmpty { scheduleDeadlineCheck() }
+        }
     }
 
     /// A connection closed: out of the idle list.

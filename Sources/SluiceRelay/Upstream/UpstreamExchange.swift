@@ -24,8 +24,10 @@ final class UpstreamExchange: @unchecked Sendable {
     private var wholeWaiter: (limit: Int, continuation: CheckedContinuation<ByteBuffer, any Error>)?
     /// Body bytes received and not yet taken by the caller.
     private var unread: ByteBuffer?
-    /// One timer at a time: the first-byte deadline while waiting for the head, the idle check after.
-    private var timer: Scheduled<Void>?
+    /// The next deadline: the first byte's while waiting for the head, the idle check's after. The pool's deadline
+    /// check looks at it while the exchange is watched.
+    private(set) var deadline = NIODeadline.distantFuture
+    private var watched = false
     private var firstByteDeadline = NIODeadline.distantFuture
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
 
@@ -146,17 +148,24 @@ final class UpstreamExchange: @unchecked Sendable {
     // MARK: timer
 
     private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
+        deadline = .distantFuture
+        if watched {
+            watched = false
+            pool.unwatch(self)
+        }
     }
 
     private func arm(at deadline: NIODeadline) {
-        timer = loop.scheduleTask(deadline: deadline) { [self] in timerFired() }
+        self.deadline = deadline
+        if !watched {
+            watched = true
+            pool.watch(self)
+        }
     }
 
-    private func timerFired() {
-        timer = nil
-        let now = NIODeadline.now()
+    /// The pool's deadline check found `deadline` passed.
+    func deadlinePassed(now: NIODeadline) {
+        deadline = .distantFuture
         switch state {
         case .waitingHead:
             if now >= firstByteDeadline { fail(.firstByteTimeout) } else { arm(at: firstByteDeadline) }
@@ -166,7 +175,7 @@ final class UpstreamExchange: @unchecked Sendable {
             let due = lastActivity + timeouts.idle
             if now >= due { fail(.idleTimeout) } else { arm(at: due) }
         case .starting, .ended, .failed:
-            break
+            cancelTimer()
         }
     }
 
