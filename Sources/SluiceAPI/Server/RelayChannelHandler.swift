@@ -202,6 +202,7 @@ final class RelayChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         let calls = server.calls
         let isolation = loopIsolation(context)
         calls.begin()
+        // The explicit captures: Swift 6.3's region checker cannot follow the implicit ones of this closure.
         Task { [request, reply] in await RelayChannelHandler.relay(request, engine: engine, calls: calls, reply: reply, on: isolation) }
     }
 
