@@ -137,9 +137,7 @@ public final class RelayEngine: Sendable {
                              message: "This API key is billed per call, but model '\(model)' has no call price")
         }
         // Rate limits: the first group's per key holder, and the token's own.
-        let holder = token.userId.map { "u\($0)" } ?? "t\(token.id)"
-        let group = groups[0]
-        var limits = [RateLimiter.Limit(key: "g:\(group.name):\(holder)", rpm: group.rpm, tpm: group.tpm, label: "group '\(group.name)'")]
+        var limits = [Self.groupLimit(groups[0], token: token)]
         limits.append(RateLimiter.Limit(key: "t:\(token.id)", rpm: token.rpm, tpm: token.tpm, label: "this API key"))
         try await admitRates(limits)
         // Reservation: the worst case over the groups that may serve.
@@ -168,6 +166,12 @@ public final class RelayEngine: Sendable {
         return Admitted(request: request, token: token, userId: token.userId, summary: summary, model: model, stream: stream, groups: groups,
                         price: price, reservation: reservation, promptEstimate: promptEstimate,
                         rateKeys: limits.map(\.key), started: started, createdAt: Clock.nowSeconds())
+    }
+
+    /// A group's limit for a key holder: the token's user, or an independent token itself.
+    static func groupLimit(_ group: Group, token: Token) -> RateLimiter.Limit {
+        let holder = token.userId.map { "u\($0)" } ?? "t\(token.id)"
+        return RateLimiter.Limit(key: "g:\(group.name):\(holder)", rpm: group.rpm, tpm: group.tpm, label: "group '\(group.name)'")
     }
 
     /// Counts the call against its rate limits: in memory on one instance, in shared windows across instances.
@@ -219,9 +223,8 @@ public final class RelayEngine: Sendable {
         for (index, group) in call.groups.enumerated() {
             if index > 0, group.rpm > 0 || group.tpm > 0 {
                 // A fallback group serves only within its own limits for this key holder.
-                let holder = call.token.userId.map { "u\($0)" } ?? "t\(call.token.id)"
                 do {
-                    try await admitRates([RateLimiter.Limit(key: "g:\(group.name):\(holder)", rpm: group.rpm, tpm: group.tpm, label: "group '\(group.name)'")])
+                    try await admitRates([Self.groupLimit(group, token: call.token)])
                 } catch {
                     rateRefusal = error
                     lastError = error.message
@@ -381,7 +384,7 @@ public final class RelayEngine: Sendable {
         var keys = call.rateKeys
         if group.name != call.groups[0].name {
             // A fallback group served: its tokens count in its own window.
-            keys[0] = "g:\(group.name):" + (call.userId.map { "u\($0)" } ?? "t\(call.token.id)")
+            keys[0] = Self.groupLimit(group, token: call.token).key
         }
         if let sharedRates {
             let now = Clock.nowSeconds()
