@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 @testable import SluiceAPI
 import SluiceCore
@@ -55,6 +56,28 @@ import Testing
         return loop.inEventLoop
     }
 
+    /// The read-ahead asks for the next read at the end of each read, until 64 KiB have come since the last write,
+    /// and never again once the connection is asked to wind down.
+    @Test func theReadAheadKeepsReadingUpToItsLimitSinceTheLastWrite() throws {
+        let reads = ReadCounter()
+        let channel = EmbeddedChannel(handlers: [reads, ReadAheadHandler()])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // `writeInbound` delivers the bytes and the end of the read.
+        func arrive(_ count: Int) throws { try channel.writeInbound(ByteBuffer(repeating: 0x61, count: count)) }
+        let before = reads.count
+        try arrive(100)
+        #expect(reads.count == before + 1, "a read follows a small request at once")
+        try arrive(ReadAheadHandler.limit)
+        #expect(reads.count == before + 1, "over the limit since the last write, the pipelining handler decides")
+        try channel.writeOutbound(IOData.byteBuffer(ByteBuffer(string: "HTTP/1.1 200 OK\r\n\r\n")))
+        try arrive(100)
+        #expect(reads.count == before + 2, "an answer written opens the read-ahead again")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        try arrive(1)
+        #expect(reads.count == before + 2, "a connection winding down reads nothing more of itself")
+        _ = try channel.finish()
+    }
+
     @Test(arguments: Backend.all)
     func relayCallsAndOtherRequestsShareAConnectionInOrder(_ backend: Backend) async throws {
         let upstream = try await FakeUpstream.start(.answer(prompt: 12, completion: 7))
@@ -89,6 +112,27 @@ import Testing
             #expect(Set(answers.compactMap { $0.header("x-request-id") }).count == 6, "every answer has its own request id")
             #expect(upstream.calls == 3)
             #expect(try await !connection.closedByServer(within: .milliseconds(200)))
+            await connection.close()
+        }
+        await upstream.stop()
+    }
+
+    /// More pipelined requests than the read-ahead takes (about 160 KiB behind a relay call) are all answered, in order:
+    /// past its limit, reading waits for the pipelining handler again.
+    @Test(arguments: Backend.all)
+    func pipelinedRequestsPastTheReadAheadAreAllAnsweredInOrder(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start(.answer(prompt: 3, completion: 2))
+        try await Self.live(try await TestEnvironment.make(backend), upstream) { key, port in
+            let connection = try await RawHTTPConnection.open(port: port)
+            let pad = String(repeating: "p", count: 4000)
+            let status = "GET /api/status HTTP/1.1\r\nHost: sluice\r\nX-Pad: \(pad)\r\n\r\n"
+            let relay = Self.post("/v1/chat/completions", key: key, chatBody())
+            try await connection.send(relay + String(repeating: status, count: 20) + relay + String(repeating: status, count: 20) + relay)
+            let answers = try await connection.answers(43)
+            #expect(answers.map(\.status) == Array(repeating: 200, count: 43))
+            let relayed = answers.indices.filter { answers[$0].body.contains("Hello from the fake") }
+            #expect(relayed == [0, 21, 42])
+            #expect(upstream.calls == 3)
             await connection.close()
         }
         await upstream.stop()
@@ -252,5 +296,16 @@ import Testing
         #expect(contents.first?.contains("disconnected") == true)
         await database.shutdown()
         await upstream.stop()
+    }
+}
+
+/// Counts the reads asked of the channel by the handlers above it.
+final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = Any
+    private(set) var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        count += 1
+        context.read()
     }
 }

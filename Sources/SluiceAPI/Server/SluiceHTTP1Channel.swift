@@ -8,6 +8,7 @@ import NIOHTTPTypesHTTP1
 /// Sluice's HTTP/1.1 connection: Hummingbird's, with the relay's calls taken off below it.
 ///
 /// The pipeline, from the socket up:
+/// 0. `ReadAheadHandler`: keeps the socket's read interest while an answer is written (a bounded read-ahead);
 /// 1. NIO's HTTP/1 decoder and encoder, and its pipelining handler: one request at a time reaches the handlers above,
 ///    the next only after the answer to the one before has ended, and a graceful shutdown closes each connection
 ///    after the answer in progress (adding `Connection: close` to it);
@@ -28,6 +29,7 @@ struct SluiceHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(ReadAheadHandler())
             try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false,
                                                      withOutboundHeaderValidation: false)
             try pipeline.addHandler(RelayChannelHandler(server: relay))
