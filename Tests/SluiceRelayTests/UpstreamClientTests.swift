@@ -173,6 +173,49 @@ import Testing
         }
     }
 
+    /// An answer followed by bytes of no request: the answer is read, and the connection is not used again.
+    @Test func bytesAfterAnAnswerAreNotTrustedWithTheNextCall() async throws {
+        try await ScriptedUpstream.with { _, _ in .respond(ScriptedUpstream.answer("one") + "HTTP/1.1 200 OK\r\n") } run: { server in
+            let client = UpstreamClient(group: Self.loop)
+            for _ in 0..<2 {
+                let response = try await client.execute(UpstreamRequest(url: server.url("/")), timeouts: Self.timeouts)
+                #expect(String(buffer: try await response.body.collect(upTo: 16)) == "one")
+            }
+            #expect(server.connections == 2)
+            await client.shutdown()
+        }
+    }
+
+    /// A header that would break the request's framing (a channel key with a line break) fails the call before any
+    /// connection is opened, instead of going out or waiting for a timeout.
+    @Test func aHeaderWithALineBreakIsNeverSent() async throws {
+        try await ScriptedUpstream.with { _, _ in .respond(ScriptedUpstream.answer("no")) } run: { server in
+            let client = UpstreamClient(group: Self.loop)
+            await #expect(throws: UpstreamError.self) {
+                _ = try await client.execute(UpstreamRequest(url: server.url("/"), headers: [("Authorization", "Bearer a\r\nX-Evil: 1")]),
+                                             timeouts: Self.timeouts)
+            }
+            #expect(server.connections == 0)
+            await client.shutdown()
+        }
+    }
+
+    /// An answer that is not HTTP fails the call with what was wrong, and the connection is closed.
+    @Test func anAnswerThatIsNotHTTPFailsTheCall() async throws {
+        try await ScriptedUpstream.with { _, _ in .respond("SSH-2.0-OpenSSH_9.2\r\n\r\n") } run: { server in
+            let client = UpstreamClient(group: Self.loop)
+            await #expect {
+                _ = try await client.execute(UpstreamRequest(url: server.url("/")), timeouts: Self.timeouts)
+            } throws: { error in
+                guard case UpstreamError.malformed(let why) = error else { return false }
+                return why.contains("HTTP/1.x")
+            }
+            try await server.waitForClosedConnections(1)
+            #expect(await client.idleConnections() == 0)
+            await client.shutdown()
+        }
+    }
+
     @Test func aNewConnectionThatClosesIsNotRetried() async throws {
         try await ScriptedUpstream.with { _, _ in .close } run: { server in
             let client = UpstreamClient(group: Self.loop)

@@ -30,13 +30,9 @@ public final class UpstreamClient: Sendable {
     /// Sends `request` and returns when the answer's head has come (within the first-byte timeout).
     nonisolated(nonsending) public func execute(_ request: UpstreamRequest, timeouts: UpstreamTimeouts) async throws -> UpstreamResponse {
         let (target, path) = try parsed(request.url)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 2)
-        headers.add(name: "Host", value: target.hostHeader)
-        for (name, value) in request.headers { headers.add(name: name, value: value) }
-        headers.add(name: "Content-Length", value: String(request.body.readableBytes))
-        let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: path, headers: headers)
-        let exchange = UpstreamExchange(pool: currentPool(), target: target, head: head, body: request.body, timeouts: timeouts)
+        let bytes = try UpstreamRequestBytes.make(method: request.method, path: path, host: target.hostHeader,
+                                                  headers: request.headers, body: request.body)
+        let exchange = UpstreamExchange(pool: currentPool(), target: target, request: bytes, timeouts: timeouts)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 exchange.onLoop { exchange.begin(continuation) }
@@ -129,7 +125,6 @@ final class UpstreamLoopPool: @unchecked Sendable {
                     if let tls {
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.hostIsAddress ? nil : target.host))
                     }
-                    try pipeline.addHTTPClientHandlers()
                     try pipeline.addHandler(UpstreamConnectionHandler())
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOSSL
 
 /// A connection to one upstream host, on one loop; it carries one exchange at a time (HTTP/1.1 keep-alive).
@@ -19,14 +18,16 @@ final class UpstreamConnection: @unchecked Sendable {
     func close() { channel.close(promise: nil) }
 }
 
-/// The end of an upstream connection's pipeline: writes the exchange's request, hands it the answer's parts, and
-/// holds reads back while the exchange's caller has a lot unread.
+/// The end of an upstream connection's pipeline: writes the exchange's request as bytes, reads the answer from the
+/// bytes that come (`UpstreamAnswerParser`) and hands the exchange its parts, and holds reads back while the exchange's
+/// caller has a lot unread.
 final class UpstreamConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private var current: UpstreamExchange?
+    private var parser = UpstreamAnswerParser(expectsBody: true)
     private var context: ChannelHandlerContext?
     private var readPending = false
     /// Told when the channel closes (the pool drops the connection from its idle list).
@@ -38,9 +39,13 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     func send(_ exchange: UpstreamExchange) {
         guard let context, context.channel.isActive else { exchange.connectionClosed(); return }
         current = exchange
-        context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
-        if exchange.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(exchange.body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        parser = UpstreamAnswerParser(expectsBody: exchange.request.expectsBody)
+        if let body = exchange.request.body {
+            context.write(wrapOutboundOut(exchange.request.head), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(body), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(exchange.request.head), promise: nil)
+        }
     }
 
     /// The exchange failed on its own (timeout, caller gone): it no longer hears from this connection.
@@ -49,23 +54,35 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let exchange = current else {
+        guard let exchange = current, !parser.ended else {
             // Bytes nobody asked for: the connection cannot be trusted with another request.
             context.close(promise: nil)
             return
         }
-        switch unwrapInboundIn(data) {
-        case .head(let head): exchange.receivedHead(head)
-        case .body(let bytes): exchange.receivedBody(bytes)
-        case .end:
+        do {
+            try parser.feed(unwrapInboundIn(data)) { event in deliver(event, to: exchange) }
+        } catch {
             current = nil
-            exchange.receivedEnd()
+            exchange.fail(error)
+            context.close(promise: nil)
+        }
+    }
+
+    private func deliver(_ event: UpstreamAnswerParser.Event, to exchange: UpstreamExchange) {
+        switch event {
+        case .head(let status, let headers): exchange.receivedHead(status: status, headers: headers)
+        case .body(let bytes): exchange.receivedBody(bytes)
+        case .end(let reusable):
+            current = nil
+            exchange.receivedEnd(reusable: reusable)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         onClose?()
         onClose = nil
+        // An answer whose body runs until the close has ended.
+        if let exchange = current, parser.closed({ deliver($0, to: exchange) }) { current = nil }
         if let exchange = current {
             current = nil
             exchange.connectionClosed()
@@ -97,8 +114,6 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     static func describe(_ error: any Error) -> UpstreamError {
         switch error {
         case let error as UpstreamError: return error
-        case HTTPParserError.invalidEOFState: return .closed
-        case is HTTPParserError: return .malformed("\(error)")
         case let error as NIOSSLError: return .connectFailed("TLS: \(error)")
         case let error as BoringSSLError: return .connectFailed("TLS: \(error)")
         case let error as NIOSSLExtraError: return .connectFailed("TLS: \(error)")

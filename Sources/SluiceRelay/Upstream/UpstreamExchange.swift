@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// One request and its answer. Everything here runs on `pool.loop`, the loop of the connection that carries it, and
 /// callers elsewhere hop there (`onLoop`): the caller's task, the connection and the timer then share one thread, and
@@ -9,8 +8,7 @@ final class UpstreamExchange: @unchecked Sendable {
 
     let pool: UpstreamLoopPool
     let target: UpstreamTarget
-    let head: HTTPRequestHead
-    let body: ByteBuffer
+    let request: UpstreamRequestBytes
     let timeouts: UpstreamTimeouts
     var loop: any EventLoop { pool.loop }
 
@@ -18,7 +16,6 @@ final class UpstreamExchange: @unchecked Sendable {
     private var connection: UpstreamConnection?
     private var reused = false
     private var retried = false
-    private var keepAlive = false
     private var headWaiter: CheckedContinuation<UpstreamResponse, any Error>?
     private var bodyWaiter: CheckedContinuation<ByteBuffer?, any Error>?
     private var wholeWaiter: (limit: Int, continuation: CheckedContinuation<ByteBuffer, any Error>)?
@@ -34,11 +31,10 @@ final class UpstreamExchange: @unchecked Sendable {
     /// A stream whose caller has this much unread stops reading from the upstream until the caller catches up.
     static let pauseBytes = 1 << 20
 
-    init(pool: UpstreamLoopPool, target: UpstreamTarget, head: HTTPRequestHead, body: ByteBuffer, timeouts: UpstreamTimeouts) {
+    init(pool: UpstreamLoopPool, target: UpstreamTarget, request: UpstreamRequestBytes, timeouts: UpstreamTimeouts) {
         self.pool = pool
         self.target = target
-        self.head = head
-        self.body = body
+        self.request = request
         self.timeouts = timeouts
     }
 
@@ -70,14 +66,13 @@ final class UpstreamExchange: @unchecked Sendable {
 
     // MARK: what the connection reports
 
-    func receivedHead(_ response: HTTPResponseHead) {
+    func receivedHead(status: Int, headers: UpstreamHeaders) {
         guard case .waitingHead = state else { return }
         state = .body
         lastActivity = .now()
-        keepAlive = response.isKeepAlive
         let waiter = headWaiter
         headWaiter = nil
-        waiter?.resume(returning: UpstreamResponse(status: Int(response.status.code), headers: response.headers, body: UpstreamBody(self)))
+        waiter?.resume(returning: UpstreamResponse(status: status, headers: headers, body: UpstreamBody(self)))
     }
 
     func receivedBody(_ bytes: ByteBuffer) {
@@ -88,14 +83,15 @@ final class UpstreamExchange: @unchecked Sendable {
         wakeWaiter()
     }
 
-    /// The answer is complete: the connection goes back to the pool (or is closed), then the caller gets the rest.
-    func receivedEnd() {
+    /// The answer is complete: the connection goes back to the pool (or is closed when it cannot carry another
+    /// request), then the caller gets the rest.
+    func receivedEnd(reusable: Bool) {
         guard case .body = state else { return }
         state = .ended
         cancelTimer()
         if let connection {
             self.connection = nil
-            if keepAlive { pool.release(connection) } else { connection.close() }
+            if reusable { pool.release(connection) } else { connection.close() }
         }
         wakeWaiter()
     }

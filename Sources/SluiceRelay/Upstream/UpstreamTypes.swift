@@ -33,7 +33,7 @@ public struct UpstreamTimeouts: Sendable, Hashable {
 /// The head of an upstream's answer and its body, still arriving.
 public struct UpstreamResponse: Sendable {
     public let status: Int
-    public let headers: HTTPHeaders
+    public let headers: UpstreamHeaders
     public let body: UpstreamBody
 }
 
@@ -50,6 +50,8 @@ public enum UpstreamError: Error, CustomStringConvertible, Equatable, Sendable {
     case tooLarge(limit: Int)
     /// Bytes that are not HTTP/1.1.
     case malformed(String)
+    /// A request that cannot be written as HTTP/1.1 (a line break in a header: a channel's key, say).
+    case invalidRequest(String)
     /// The caller gave up (its task was cancelled, or it dropped the answer unread).
     case cancelled
     case shutDown
@@ -64,6 +66,7 @@ public enum UpstreamError: Error, CustomStringConvertible, Equatable, Sendable {
         case .closed: return "the upstream closed the connection"
         case .tooLarge(let limit): return "the answer is larger than \(limit) bytes"
         case .malformed(let why): return "the upstream's answer is not valid HTTP: \(why)"
+        case .invalidRequest(let why): return "the request cannot be sent: \(why)"
         case .cancelled: return "cancelled"
         case .shutDown: return "the gateway is shutting down"
         }
