@@ -11,7 +11,7 @@ import SQLKit
 import Testing
 
 /// The server's connections as a client sees them on the wire. Relay calls are answered below Hummingbird
-/// (`RelayChannelHandler`) and every other request by Hummingbird, on the same connections, so these tests mix both.
+/// (`HTTPFrontHandler`) and every other request by Hummingbird, on the same connections, so these tests mix both.
 @Suite struct ConnectionTests {
     static func post(_ path: String, key: String, _ body: String, extraHeaders: String = "") -> String {
         "POST \(path) HTTP/1.1\r\nHost: sluice\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
@@ -248,6 +248,53 @@ import Testing
             }
         }
         #expect(upstream.calls == 4)
+        await upstream.stop()
+    }
+
+    /// A request that cannot be read gets its status in the relay's error format, and its connection closes; nothing
+    /// of it reaches an upstream. A request for Hummingbird that asks before sending its body is told to go on, and a
+    /// stream to an HTTP/1.0 caller is sent without chunks, ending with the connection.
+    @Test(arguments: Backend.all)
+    func unreadableRequestsAreRefusedAndOldCallersStreamUntilTheClose(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start()
+        try await Self.live(try await TestEnvironment.make(backend), upstream) { key, port in
+            for (text, status) in [
+                ("POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer \(key)\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+                ("GET /api/status HTTP/2.0\r\n\r\n", 505),
+                ("GET /api/status HTTP/1.1\r\nX-Big: \(String(repeating: "b", count: 70_000))\r\n\r\n", 431),
+            ] {
+                let connection = try await RawHTTPConnection.open(port: port)
+                try await connection.send(text)
+                let answer = try #require(try await connection.answers(1).first)
+                #expect(answer.status == status)
+                #expect(answer.header("connection") == "close")
+                #expect(answer.body.contains(#""code":"bad_request""#))
+                #expect(try await connection.closedByServer())
+            }
+
+            let asking = try await RawHTTPConnection.open(port: port)
+            let login = #"{"username":"nobody","password":"wrong-password"}"#
+            try await asking.send("POST /api/user/login HTTP/1.1\r\nHost: sluice\r\nContent-Type: application/json\r\n"
+                                  + "Expect: 100-continue\r\nContent-Length: \(login.utf8.count)\r\n\r\n")
+            #expect(try await asking.answers(1).first?.status == 100)
+            try await asking.send(login)
+            let refused = try #require(try await asking.answers(2).last)
+            #expect(refused.status != 100)
+            #expect(refused.body.contains("\"success\""))
+            await asking.close()
+
+            let old = try await RawHTTPConnection.open(port: port)
+            let body = chatBody(stream: true)
+            try await old.send("POST /v1/chat/completions HTTP/1.0\r\nConnection: keep-alive\r\nAuthorization: Bearer \(key)\r\n"
+                               + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            #expect(try await old.closedByServer(within: .seconds(10)))
+            let streamed = try #require(try await old.answers(1).first)
+            #expect(streamed.statusLine.hasPrefix("HTTP/1.0 200"))
+            #expect(!streamed.chunked)
+            #expect(streamed.header("connection") == "close")
+            #expect(streamed.body.hasSuffix("data: [DONE]\n\n"))
+        }
+        #expect(upstream.calls == 1)
         await upstream.stop()
     }
 

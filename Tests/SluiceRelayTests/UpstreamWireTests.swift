@@ -145,7 +145,7 @@ import Testing
 
     @Test func headersAreFoundInAnyCase() throws {
         var parser = UpstreamAnswerParser(expectsBody: true)
-        var found: UpstreamHeaders?
+        var found: HTTPHeaderLines?
         try parser.feed(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-TYPE:text/event-stream\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 0\r\n\r\n")) { event in
             if case .head(_, let headers) = event { found = headers }
         }

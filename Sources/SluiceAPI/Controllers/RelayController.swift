@@ -8,7 +8,7 @@ import SluiceStore
 
 /// `/v1/...`: the OpenAI- and Anthropic-compatible endpoints, and what a key holder can see through the key alone.
 ///
-/// A running server answers `POST` to the four relay endpoints below the router (`RelayChannelHandler`); the routes
+/// A running server answers `POST` to the four relay endpoints below the router (`HTTPFrontHandler`); the routes
 /// here serve the same calls to a router driven without a connection (the tests' `.router` mode).
 struct RelayController: Sendable {
     let services: Services

@@ -8,18 +8,18 @@ import NIOHTTPTypesHTTP1
 /// Sluice's HTTP/1.1 connection: Hummingbird's, with the relay's calls taken off below it.
 ///
 /// The pipeline, from the socket up:
-/// 0. `ReadAheadHandler`: keeps the socket's read interest while an answer is written (a bounded read-ahead);
-/// 1. NIO's HTTP/1 decoder and encoder, and its pipelining handler: one request at a time reaches the handlers above,
-///    the next only after the answer to the one before has ended, and a graceful shutdown closes each connection
-///    after the answer in progress (adding `Connection: close` to it);
-/// 2. `RelayChannelHandler`: `POST` to the four relay endpoints is answered here (the relay runs in a task of its
-///    own, on the connection's event loop); every other request goes on;
-/// 3. Hummingbird's own handlers and its per-connection task: the router, middleware, the management API, the
+/// 1. `ReadAheadHandler`: keeps the socket's read interest while an answer is written (a bounded read-ahead);
+/// 2. `HTTPFrontHandler`: reads the requests from the bytes, one at a time and in order. `POST` to the four relay
+///    endpoints is answered there (the relay runs in a task of its own, on the connection's event loop) and written as
+///    bytes; every other request goes on up as NIO's request parts;
+/// 3. NIO's response encoder, for Hummingbird's answers, and `AnswerEndTap`, which tells the front handler when one
+///    has ended (the next request is read then);
+/// 4. Hummingbird's own handlers and its per-connection task: the router, middleware, the management API, the
 ///    console, `/v1/models` and the rest.
 ///
-/// Hummingbird costs a relayed call its request and response conversions, its async bridges and a router walk: about
-/// a quarter of the server's time on a relayed call (docs/performance.md). Tests that drive the router directly
-/// (`.router`) reach the same relay through `RelayController`.
+/// Hummingbird would cost a relayed call its request and response conversions, its async bridges and a router walk,
+/// and NIO's HTTP codec and pipelining handler about a tenth of the CPU (docs/performance.md). Tests that drive the
+/// router directly (`.router`) reach the same relay through `RelayController`.
 struct SluiceHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -29,10 +29,11 @@ struct SluiceHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
+            let front = HTTPFrontHandler(server: relay)
             try pipeline.addHandler(ReadAheadHandler())
-            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false,
-                                                     withOutboundHeaderValidation: false)
-            try pipeline.addHandler(RelayChannelHandler(server: relay))
+            try pipeline.addHandler(front)
+            try pipeline.addHandler(HTTPResponseEncoder())
+            try pipeline.addHandler(AnswerEndTap(front: front))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel,

@@ -66,7 +66,7 @@ final class UpstreamExchange: @unchecked Sendable {
 
     // MARK: what the connection reports
 
-    func receivedHead(status: Int, headers: UpstreamHeaders) {
+    func receivedHead(status: Int, headers: HTTPHeaderLines) {
         guard case .waitingHead = state else { return }
         state = .body
         lastActivity = .now()

@@ -33,7 +33,7 @@ public struct UpstreamTimeouts: Sendable, Hashable {
 /// The head of an upstream's answer and its body, still arriving.
 public struct UpstreamResponse: Sendable {
     public let status: Int
-    public let headers: UpstreamHeaders
+    public let headers: HTTPHeaderLines
     public let body: UpstreamBody
 }
 

@@ -48,65 +48,7 @@ struct UpstreamRequestBytes: Sendable {
         return UpstreamRequestBytes(head: head, body: small ? nil : body, expectsBody: method != .HEAD)
     }
 
-    static func isToken(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-            default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
-            }
-        }
-    }
-}
-
-/// The header section of an answer, kept as the bytes that came and read when asked: the relay wants one header of
-/// them (`Content-Type`), so the others are never turned into strings.
-public struct UpstreamHeaders: Sendable {
-    /// The header lines, each ending in LF (CR LF on the wire), checked by the parser: no folded lines, a colon in each.
-    let lines: ByteBuffer
-
-    init(lines: ByteBuffer) { self.lines = lines }
-
-    /// The first value of the header `name` (any case), without surrounding spaces.
-    public func first(name: String) -> String? {
-        var found: String?
-        each { header, value in
-            guard found == nil, UpstreamHeaders.equalIgnoringCase(header, name) else { return }
-            found = String(decoding: value, as: UTF8.self)
-        }
-        return found
-    }
-
-    /// Every header, in the order they came.
-    public var all: [(name: String, value: String)] {
-        var result: [(name: String, value: String)] = []
-        each { result.append((String(decoding: $0, as: UTF8.self), String(decoding: $1, as: UTF8.self))) }
-        return result
-    }
-
-    private func each(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
-        lines.withUnsafeReadableBytes { bytes in
-            var start = 0
-            while start < bytes.count {
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
-                let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-                if let (name, value) = UpstreamAnswerParser.split(line) { body(name, value) }
-                start = end + 1
-            }
-        }
-    }
-
-    static func equalIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ name: String) -> Bool {
-        var index = 0
-        for expected in name.utf8 {
-            guard index < bytes.count, lower(bytes[index]) == lower(expected) else { return false }
-            index += 1
-        }
-        return index == bytes.count
-    }
-
-    @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
-        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-    }
+    static func isToken(_ name: String) -> Bool { !name.isEmpty && name.utf8.allSatisfy(HTTPBytes.isTokenByte) }
 }
 
 /// Reads HTTP/1.1 answers from a connection's bytes, as they come in pieces of any size (RFC 9112): the head once
@@ -115,7 +57,7 @@ public struct UpstreamHeaders: Sendable {
 /// `Content-Length` and `Transfer-Encoding`, bytes after the end) is reported as not reusable.
 struct UpstreamAnswerParser {
     enum Event {
-        case head(status: Int, headers: UpstreamHeaders)
+        case head(status: Int, headers: HTTPHeaderLines)
         case body(ByteBuffer)
         /// The answer ended; `reusable`: the connection can carry the next request.
         case end(reusable: Bool)
@@ -123,19 +65,12 @@ struct UpstreamAnswerParser {
 
     private enum State {
         case head
-        case length(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers(seen: Int)
-        case untilClose
+        case body(HTTPBodyReader)
         case done
     }
 
-    /// The largest head (and the largest trailer section) accepted.
+    /// The largest head accepted.
     static let maxHead = 64 * 1024
-    /// The longest chunk-size line accepted (with its extensions).
-    static let maxChunkLine = 4 * 1024
 
     private var state = State.head
     /// Bytes received and not consumed yet: a head, a chunk-size line or a chunk's end not yet whole.
@@ -150,9 +85,6 @@ struct UpstreamAnswerParser {
     /// Whether the answer has ended.
     var ended: Bool { if case .done = state { return true } else { return false } }
 
-    /// Whether the answer's head has come.
-    var headSeen: Bool { if case .head = state { return false } else { return true } }
-
     /// Takes the next bytes from the connection and reports what they complete. Bytes after the end are left (the
     /// end says the connection is not reusable).
     mutating func feed(_ bytes: ByteBuffer, _ emit: (Event) -> Void) throws(UpstreamError) {
@@ -165,34 +97,23 @@ struct UpstreamAnswerParser {
         var buffer = pending!
         pending = nil
         defer { if buffer.readableBytes > 0, !ended { pending = buffer } }
-        while buffer.readableBytes > 0 {
+        while true {
             switch state {
             case .head:
-                guard try readHead(&buffer, emit) else { return }
-            case .length(let remaining):
-                let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
-                emit(.body(piece))
-                if remaining == piece.readableBytes { finish(reusable: keepAlive, left: buffer, emit) } else { state = .length(remaining: remaining - piece.readableBytes) }
-            case .chunkSize:
-                guard let line = try Self.line(&buffer, limit: Self.maxChunkLine, what: "a chunk's size line") else { return }
-                let size = try Self.chunkSize(line)
-                state = size == 0 ? .trailers(seen: 0) : .chunkData(remaining: size)
-            case .chunkData(let remaining):
-                let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
-                emit(.body(piece))
-                state = remaining == piece.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - piece.readableBytes)
-            case .chunkDataEnd:
-                guard let line = try Self.line(&buffer, limit: 2, what: "the end of a chunk") else { return }
-                guard line.readableBytes == 0 else { throw .malformed("a chunk is longer than its size says") }
-                state = .chunkSize
-            case .trailers(let seen):
-                let before = buffer.readableBytes
-                guard let line = try Self.line(&buffer, limit: Self.maxHead - seen, what: "the trailer section") else { return }
-                if line.readableBytes == 0 { finish(reusable: keepAlive, left: buffer, emit) } else {
-                    state = .trailers(seen: seen + before - buffer.readableBytes)
+                guard buffer.readableBytes > 0, try readHead(&buffer, emit) else { return }
+            case .body(var body):
+                let part: HTTPBodyReader.Part?
+                do { part = try body.next(&buffer) } catch { throw .malformed(error.why) }
+                switch part {
+                case nil:
+                    state = .body(body)
+                    return
+                case .data(let piece)?:
+                    state = .body(body)
+                    emit(.body(piece))
+                case .end?:
+                    finish(reusable: keepAlive, left: buffer, emit)
                 }
-            case .untilClose:
-                emit(.body(buffer.readSlice(length: buffer.readableBytes)!))
             case .done:
                 return
             }
@@ -201,7 +122,7 @@ struct UpstreamAnswerParser {
 
     /// The connection closed: an answer whose body runs until the close ends here. Any other answer not ended is cut.
     mutating func closed(_ emit: (Event) -> Void) -> Bool {
-        guard case .untilClose = state else { return ended }
+        guard case .body(let body) = state, body.untilClose else { return ended }
         state = .done
         emit(.end(reusable: false))
         return true
@@ -212,61 +133,12 @@ struct UpstreamAnswerParser {
         emit(.end(reusable: reusable && left.readableBytes == 0))
     }
 
-    /// One line, without its CR LF (or lone LF), once it is whole.
-    private static func line(_ buffer: inout ByteBuffer, limit: Int, what: String) throws(UpstreamError) -> ByteBuffer? {
-        let newline = buffer.withUnsafeReadableBytes { $0.firstIndex(of: UInt8(ascii: "\n")) }
-        guard let newline else {
-            if buffer.readableBytes > limit { throw .malformed("\(what) is too long") }
-            return nil
-        }
-        guard newline <= limit else { throw .malformed("\(what) is too long") }
-        var line = buffer.readSlice(length: newline + 1)!
-        line.moveWriterIndex(to: line.writerIndex - 1)
-        if line.readableBytes > 0, line.getInteger(at: line.writerIndex - 1, as: UInt8.self) == UInt8(ascii: "\r") {
-            line.moveWriterIndex(to: line.writerIndex - 1)
-        }
-        return line
-    }
-
-    private static func chunkSize(_ line: ByteBuffer) throws(UpstreamError) -> Int {
-        var size = 0
-        var digits = 0
-        for byte in line.readableBytesView {
-            let value: Int
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A") + 10)
-            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
-                guard digits > 0 else { throw .malformed("a chunk's size is missing") }
-                return size
-            default: throw .malformed("a chunk's size is not hexadecimal")
-            }
-            guard size <= (Int.max - 15) / 16 else { throw .malformed("a chunk's size is too large") }
-            size = size * 16 + value
-            digits += 1
-        }
-        guard digits > 0 else { throw .malformed("a chunk's size is missing") }
-        return size
-    }
-
     /// Reads a whole head when it has come: false while it has not. Informational answers (1xx) are skipped.
     private mutating func readHead(_ buffer: inout ByteBuffer, _ emit: (Event) -> Void) throws(UpstreamError) -> Bool {
-        let from = scanned
-        let end: Int? = buffer.withUnsafeReadableBytes { bytes in
-            var index = max(from, 0)
-            while let newline = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) {
-                // The head ends at an empty line: LF right after LF, or after CR LF.
-                if newline + 1 < bytes.count, bytes[newline + 1] == UInt8(ascii: "\n") { return newline + 2 }
-                if newline + 2 < bytes.count, bytes[newline + 1] == UInt8(ascii: "\r"), bytes[newline + 2] == UInt8(ascii: "\n") { return newline + 3 }
-                index = newline + 1
-            }
-            return nil
-        }
+        let (end, resume) = HTTPBytes.headEnd(buffer, from: scanned)
         guard let end else {
             if buffer.readableBytes > Self.maxHead { throw .malformed("the answer's head is larger than \(Self.maxHead) bytes") }
-            // The last two bytes may begin the empty line: look at them again with what comes next.
-            scanned = max(0, buffer.readableBytes - 2)
+            scanned = resume
             return false
         }
         guard end <= Self.maxHead else { throw .malformed("the answer's head is larger than \(Self.maxHead) bytes") }
@@ -278,19 +150,21 @@ struct UpstreamAnswerParser {
             return true
         }
         keepAlive = parsed.keepAlive
-        emit(.head(status: parsed.status, headers: UpstreamHeaders(lines: parsed.lines)))
+        emit(.head(status: parsed.status, headers: HTTPHeaderLines(lines: parsed.lines)))
+        let framing: HTTPBodyReader.Framing
         if !expectsBody || parsed.status == 204 || parsed.status == 304 {
-            finish(reusable: keepAlive, left: buffer, emit)
+            framing = .length(0)
         } else if let chunked = parsed.chunked {
-            if chunked { state = .chunkSize } else { keepAlive = false; state = .untilClose }
+            framing = chunked ? .chunked : .untilClose
             // Both framings named: the length is ignored, and the connection is not trusted with another request.
             if parsed.length != nil { keepAlive = false }
         } else if let length = parsed.length {
-            if length == 0 { finish(reusable: keepAlive, left: buffer, emit) } else { state = .length(remaining: length) }
+            framing = .length(length)
         } else {
-            keepAlive = false
-            state = .untilClose
+            framing = .untilClose
         }
+        if case .untilClose = framing { keepAlive = false }
+        state = .body(HTTPBodyReader(framing))
         return true
     }
 
@@ -325,37 +199,11 @@ struct UpstreamAnswerParser {
                     throw .malformed("the status code is not valid")
                 }
                 result.status = code
-                let http10 = status[7] == UInt8(ascii: "0")
-                var close = false
-                var keepAliveAsked = false
-                var start = firstEnd + 1
-                while start < bytes.count {
-                    let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))!
-                    let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-                    start = end + 1
-                    if line.isEmpty || (line.count == 1 && line[0] == UInt8(ascii: "\r")) { break }
-                    guard line[0] != UInt8(ascii: " "), line[0] != UInt8(ascii: "\t") else { throw .malformed("a header line is folded") }
-                    guard let (name, value) = split(line) else { throw .malformed("a header line has no name") }
-                    guard !value.contains(0) else { throw .malformed("a header holds a NUL") }
-                    if UpstreamHeaders.equalIgnoringCase(name, "content-length") {
-                        guard !value.isEmpty, value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), value.count <= 18 else {
-                            throw .malformed("Content-Length is not a number")
-                        }
-                        let length = value.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-                        if let earlier = result.length, earlier != length { throw .malformed("two different Content-Length headers") }
-                        result.length = length
-                    } else if UpstreamHeaders.equalIgnoringCase(name, "transfer-encoding") {
-                        var chunked = false
-                        forEachToken(value) { chunked = UpstreamHeaders.equalIgnoringCase($0, "chunked") }
-                        result.chunked = chunked
-                    } else if UpstreamHeaders.equalIgnoringCase(name, "connection") {
-                        forEachToken(value) { token in
-                            if UpstreamHeaders.equalIgnoringCase(token, "close") { close = true }
-                            if UpstreamHeaders.equalIgnoringCase(token, "keep-alive") { keepAliveAsked = true }
-                        }
-                    }
-                }
-                result.keepAlive = !close && (!http10 || keepAliveAsked)
+                let framing: HTTPBytes.Framing
+                do throws(HTTPBytes.Malformed) { framing = try HTTPBytes.framing(UnsafeRawBufferPointer(rebasing: bytes[(firstEnd + 1)...])) } catch { throw .malformed(error.why) }
+                result.length = framing.length
+                result.chunked = framing.chunked
+                result.keepAlive = !framing.close && (status[7] == UInt8(ascii: "1") || framing.keepAlive)
                 var lines = head
                 lines.moveReaderIndex(forwardBy: firstEnd + 1)
                 result.lines = lines
@@ -365,33 +213,5 @@ struct UpstreamAnswerParser {
         }
         if let failure { throw failure }
         return result
-    }
-
-    /// Each element of a comma-separated header value, without the spaces around it; empty elements are skipped.
-    static func forEachToken(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
-        var start = 0
-        while start < value.count {
-            let end = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.count
-            var from = start
-            var to = end
-            while from < to, value[from] == UInt8(ascii: " ") || value[from] == UInt8(ascii: "\t") { from += 1 }
-            while to > from, value[to - 1] == UInt8(ascii: " ") || value[to - 1] == UInt8(ascii: "\t") { to -= 1 }
-            if to > from { body(UnsafeRawBufferPointer(rebasing: value[from..<to])) }
-            start = end + 1
-        }
-    }
-
-    /// A header line's name and value (without the spaces around it, and without a final CR); nil without a colon or
-    /// with a name that is empty or holds a space.
-    static func split(_ line: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer)? {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return nil }
-        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
-        guard !name.contains(UInt8(ascii: " ")), !name.contains(UInt8(ascii: "\t")) else { return nil }
-        var from = colon + 1
-        var to = line.count
-        if to > from, line[to - 1] == UInt8(ascii: "\r") { to -= 1 }
-        while from < to, line[from] == UInt8(ascii: " ") || line[from] == UInt8(ascii: "\t") { from += 1 }
-        while to > from, line[to - 1] == UInt8(ascii: " ") || line[to - 1] == UInt8(ascii: "\t") { to -= 1 }
-        return (name, UnsafeRawBufferPointer(rebasing: line[from..<to]))
     }
 }

@@ -121,17 +121,18 @@ final class RawHTTPConnection: @unchecked Sendable {
 
         /// Every complete answer in what has been received, and the count of bytes they take.
         func parse() -> ([Answer], Int) {
-            let bytes = lock.withLock { self.bytes }
+            let (bytes, closed) = lock.withLock { (self.bytes, isClosed) }
             var answers: [Answer] = []
             var offset = 0
-            while let (answer, used) = Self.answer(in: bytes[offset...]) {
+            while let (answer, used) = Self.answer(in: bytes[offset...], closed: closed) {
                 answers.append(answer)
                 offset += used
             }
             return (answers, offset)
         }
 
-        private static func answer(in bytes: ArraySlice<UInt8>) -> (Answer, Int)? {
+        /// An answer without a length or chunks (to HTTP/1.0) runs until the close.
+        private static func answer(in bytes: ArraySlice<UInt8>, closed: Bool) -> (Answer, Int)? {
             let separator: [UInt8] = Array("\r\n\r\n".utf8)
             guard let headEnd = bytes.indices.first(where: { bytes[$0...].starts(with: separator) }) else { return nil }
             let lines = String(decoding: bytes[bytes.startIndex..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
@@ -150,7 +151,11 @@ final class RawHTTPConnection: @unchecked Sendable {
                 let body = String(decoding: bytes[position..<position + length], as: UTF8.self)
                 return (Answer(statusLine: lines[0], headers: headers, body: body, chunked: false), position + length - bytes.startIndex)
             }
-            guard header("transfer-encoding")?.lowercased() == "chunked" else { return nil }
+            guard header("transfer-encoding")?.lowercased() == "chunked" else {
+                guard closed else { return nil }
+                let body = String(decoding: bytes[position...], as: UTF8.self)
+                return (Answer(statusLine: lines[0], headers: headers, body: body, chunked: false), bytes.endIndex - bytes.startIndex)
+            }
             var body: [UInt8] = []
             while true {
                 guard let lineEnd = bytes[position...].indices.first(where: { bytes[$0...].starts(with: [13, 10]) }),
