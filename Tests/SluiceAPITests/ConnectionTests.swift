@@ -268,7 +268,7 @@ import Testing
                 let answer = try #require(try await connection.answers(1).first)
                 #expect(answer.status == status)
                 #expect(answer.header("connection") == "close")
-                #expect(answer.body.contains(#""code":"bad_request""#))
+                #expect(answer.body.contains(#""code":"invalid_request_error""#))
                 #expect(try await connection.closedByServer())
             }
 

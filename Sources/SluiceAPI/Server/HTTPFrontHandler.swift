@@ -193,7 +193,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .idle, .collecting:
             state = .closing
-            let body = RelayErrorBody.render(RelayError(status: Int(error.status.code), code: "bad_request", type: "invalid_request_error",
+            let body = RelayErrorBody.render(RelayError(status: Int(error.status.code), code: "invalid_request_error", type: "invalid_request_error",
                                                         message: error.why), format: .openai)
             var bytes = answerHead(status: Int(error.status.code), headers: [("Content-Type", "application/json")], requestId: RequestID.next(),
                                    version: .http1_1, keepAlive: false, framing: .length(body.readableBytes), capacity: body.readableBytes)
