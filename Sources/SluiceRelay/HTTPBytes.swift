@@ -70,9 +70,16 @@ package enum HTTPBytes {
     /// A header line's name and value (without the spaces around it, and without a final CR); nil without a colon or
     /// with a name that is empty or holds a space.
     package static func split(_ line: UnsafeRawBufferPointer) -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer)? {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return nil }
+        // One pass to the colon, refusing a space or a tab in the name.
+        var colon = 0
+        while colon < line.count {
+            let byte = line[colon]
+            if byte == UInt8(ascii: ":") { break }
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { return nil }
+            colon += 1
+        }
+        guard colon > 0, colon < line.count else { return nil }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
-        guard !name.contains(UInt8(ascii: " ")), !name.contains(UInt8(ascii: "\t")) else { return nil }
         var from = colon + 1
         var to = line.count
         if to > from, line[to - 1] == UInt8(ascii: "\r") { to -= 1 }
@@ -97,12 +104,13 @@ package enum HTTPBytes {
 
     /// Whether `bytes` spell `name` (ASCII, any case).
     package static func equalIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ name: String) -> Bool {
+        guard bytes.count == name.utf8.count else { return false }
         var index = 0
         for expected in name.utf8 {
-            guard index < bytes.count, lower(bytes[index]) == lower(expected) else { return false }
+            guard lower(bytes[index]) == lower(expected) else { return false }
             index += 1
         }
-        return index == bytes.count
+        return true
     }
 
     /// Whether `byte` may be in a token (a method, a header's name).
@@ -286,7 +294,8 @@ public struct HTTPHeaderLines: Sendable {
         return headers
     }
 
-    private func each(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+    /// Calls `body` with each header's name and value, as bytes, in the order they came.
+    package func each(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
         lines.withUnsafeReadableBytes { bytes in
             var start = 0
             while start < bytes.count {

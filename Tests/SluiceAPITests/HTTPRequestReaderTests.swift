@@ -108,4 +108,20 @@ import Testing
         #expect(nio.headers["x-forwarded-for"] == ["10.0.0.1", "10.0.0.2"])
         #expect(nio.isKeepAlive)
     }
+
+    /// A relay call's headers in one pass: the first key of each kind, every `X-Forwarded-For` joined, any case.
+    @Test func aRelayCallsHeadersAreFoundInOnePass() throws {
+        var reader = HTTPRequestReader()
+        var buffer = ByteBuffer(string: "POST /v1/messages HTTP/1.1\r\nx-forwarded-for: 10.0.0.1\r\nAUTHORIZATION: Bearer sk-a\r\n"
+            + "Authorization: Bearer sk-b\r\nX-Api-Key: sk-c\r\nanthropic-beta: tools\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n"
+            + "Anthropic-Version: 2023-06-01\r\nX-Other: 1\r\n\r\n")
+        guard case .head(let head) = try reader.next(&buffer) else { Issue.record("no head"); return }
+        let fields = RelayFields(head.headers)
+        #expect(fields.authorization == "Bearer sk-a")
+        #expect(fields.apiKey == "sk-c")
+        #expect(fields.forwardedFor == "10.0.0.1, 10.0.0.2, 10.0.0.3")
+        #expect(fields.anthropic.map { "\($0.0)=\($0.1)" } == ["anthropic-version=2023-06-01", "anthropic-beta=tools"])
+        let none = RelayFields(HTTPHeaderLines(lines: ByteBuffer(string: "Host: x\r\n")))
+        #expect(none.authorization == nil && none.apiKey == nil && none.forwardedFor == nil && none.anthropic.isEmpty)
+    }
 }

@@ -254,17 +254,14 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - A call
 
     private func start(endpoint: RelayEndpoint, head: RequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        let headers = head.headers
+        let fields = RelayFields(head.headers)
         let (peer, peerText) = peerAddress(context)
-        let anthropic = RelayRequest.anthropicHeaderNames.compactMap { name in headers.first(name: name).map { (name, $0) } }
-        let forwarded = headers.values(name: "x-forwarded-for")
-        let client = ClientAddress.resolve(peer: peer, forwardedFor: forwarded.isEmpty ? nil : forwarded.joined(separator: ", "),
-                                           trustedProxies: server.trustedProxies)
+        let client = ClientAddress.resolve(peer: peer, forwardedFor: fields.forwardedFor, trustedProxies: server.trustedProxies)
         let request = RelayRequest(
             endpoint: endpoint,
-            key: RelayController.key(authorization: headers.first(name: "authorization"), xApiKey: headers.first(name: "x-api-key")),
+            key: RelayController.key(authorization: fields.authorization, xApiKey: fields.apiKey),
             clientIP: client, clientAddress: client == peer ? peerText : nil,
-            body: body, requestId: RequestID.next(), anthropicHeaders: anthropic)
+            body: body, requestId: RequestID.next(), anthropicHeaders: fields.anthropic)
         let reply = Reply(handler: NIOLoopBound(self, eventLoop: context.eventLoop), context: context.loopBound,
                           endpoint: endpoint, version: head.version, keepAlive: head.keepAlive, requestId: request.requestId)
         let engine = server.engine
@@ -501,6 +498,35 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 reply.onLoop { handler, context in handler.waitUntilWritable(waiter, context: context) }
             }
         }
+    }
+}
+
+/// The headers a relay call reads, found in one pass over the request's header lines.
+struct RelayFields {
+    var authorization: String?
+    var apiKey: String?
+    /// Every `X-Forwarded-For`, joined as HTTP joins repeated fields.
+    var forwardedFor: String?
+    /// The first value of each of `RelayRequest.anthropicHeaderNames` given, in that order.
+    var anthropic: [(String, String)] = []
+
+    init(_ headers: HTTPHeaderLines) {
+        let names = RelayRequest.anthropicHeaderNames
+        var anthropicValues = [String?](repeating: nil, count: names.count)
+        headers.each { name, value in
+            func text() -> String { String(decoding: value, as: UTF8.self) }
+            switch name.count {
+            case 13 where authorization == nil && HTTPBytes.equalIgnoringCase(name, "authorization"): authorization = text()
+            case 9 where apiKey == nil && HTTPBytes.equalIgnoringCase(name, "x-api-key"): apiKey = text()
+            case 15 where HTTPBytes.equalIgnoringCase(name, "x-forwarded-for"):
+                forwardedFor = forwardedFor.map { $0 + ", " + text() } ?? text()
+            default:
+                for index in names.indices where anthropicValues[index] == nil && HTTPBytes.equalIgnoringCase(name, names[index]) {
+                    anthropicValues[index] = text()
+                }
+            }
+        }
+        for index in names.indices { if let value = anthropicValues[index] { anthropic.append((names[index], value)) } }
     }
 }
 
