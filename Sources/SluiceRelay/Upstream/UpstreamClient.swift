@@ -75,7 +75,10 @@ public final class UpstreamClient: Sendable {
 final class UpstreamLoopPool: @unchecked Sendable {
     let loop: any EventLoop
     private let tls: Result<NIOSSLContext, UpstreamError>
-    private var idle: [UpstreamTarget: [UpstreamConnection]] = [:]
+    /// A class per target, so that taking and putting back a connection finds the list with one lookup and changes it
+    /// in place: changing an array inside the dictionary goes through the dictionary's `_modify` accessor, whose
+    /// frame is allocated, twice a call.
+    private var idle: [UpstreamTarget: IdleConnections] = [:]
     private var sweep: Scheduled<Void>?
     private var closed = false
     /// Exchanges with a deadline (first byte, idle), checked every `deadlineTick` by one timer for the whole pool:
@@ -93,12 +96,12 @@ final class UpstreamLoopPool: @unchecked Sendable {
         self.tls = tls
     }
 
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.connections.count } }
 
     /// Sends the exchange on an idle connection to its target, else on a new one.
     func dispatch(_ exchange: UpstreamExchange) {
         if closed { exchange.fail(.shutDown); return }
-        while let connection = idle[exchange.target]?.popLast() {
+        while let connection = idle[exchange.target]?.connections.popLast() {
             connection.idleSince = nil
             if connection.channel.isActive {
                 exchange.send(on: connection, reused: true)
@@ -151,12 +154,18 @@ final class UpstreamLoopPool: @unchecked Sendable {
 
     /// A connection whose exchange ended cleanly: kept for the next call to its target.
     func release(_ connection: UpstreamConnection) {
-        guard !closed, connection.channel.isActive, idle[connection.target, default: []].count < Self.maxIdlePerTarget else {
+        guard !closed, connection.channel.isActive, (idle[connection.target]?.connections.count ?? 0) < Self.maxIdlePerTarget else {
             connection.close()
             return
         }
         connection.idleSince = .now()
-        idle[connection.target, default: []].append(connection)
+        if let list = idle[connection.target] {
+            list.connections.append(connection)
+        } else {
+            let list = IdleConnections()
+            list.connections.append(connection)
+            idle[connection.target] = list
+        }
         if sweep == nil { scheduleSweep() }
     }
 
@@ -183,7 +192,7 @@ final class UpstreamLoopPool: @unchecked Sendable {
     private func forget(_ connection: UpstreamConnection) {
         guard connection.idleSince != nil else { return }
         connection.idleSince = nil
-        idle[connection.target]?.removeAll { $0 === connection }
+        idle[connection.target]?.connections.removeAll { $0 === connection }
     }
 
     private func scheduleSweep() {
@@ -191,12 +200,13 @@ final class UpstreamLoopPool: @unchecked Sendable {
             sweep = nil
             let oldest = NIODeadline.now() - Self.idleTimeout
             var stale: [UpstreamConnection] = []
-            for (target, connections) in idle {
-                let keep = connections.filter { ($0.idleSince ?? .distantFuture) > oldest }
-                if keep.count != connections.count {
-                    stale += connections.filter { ($0.idleSince ?? .distantFuture) <= oldest }
-                    idle[target] = keep.isEmpty ? nil : keep
+            for (target, list) in idle {
+                let keep = list.connections.filter { ($0.idleSince ?? .distantFuture) > oldest }
+                if keep.count != list.connections.count {
+                    stale += list.connections.filter { ($0.idleSince ?? .distantFuture) <= oldest }
+                    list.connections = keep
                 }
+                if keep.isEmpty { idle[target] = nil }
             }
             for connection in stale {
                 connection.idleSince = nil
@@ -210,7 +220,7 @@ final class UpstreamLoopPool: @unchecked Sendable {
         closed = true
         sweep?.cancel()
         sweep = nil
-        let all = idle.values.flatMap { $0 }
+        let all = idle.values.flatMap(\.connections)
         idle.removeAll()
         for connection in all {
             connection.idleSince = nil
@@ -226,4 +236,9 @@ final class UpstreamLoopPool: @unchecked Sendable {
         }
         return .connectFailed("\(error)")
     }
+}
+
+/// The idle connections of one target, newest last.
+final class IdleConnections {
+    var connections: [UpstreamConnection] = []
 }

@@ -88,8 +88,8 @@ public final class QuotaLedger: Sendable {
     /// (calls short of the same balance at the same time wait for it); when a reservation leaves less than a quarter
     /// of a lease free, the next lease is taken in the background, so that calls seldom wait for the database.
     nonisolated(nonsending) public func reserve(tokenId: Int64, tokenCapped: Bool, userId: Int64?, amount: Int64) async throws(ReservationFailure) -> Reservation {
-        let subjects: [QuotaSubject] = (tokenCapped ? [.token(tokenId)] : []) + (userId.map { [.user($0)] } ?? [])
         let reservation = Reservation(token: tokenCapped ? tokenId : nil, user: userId, chargedToken: tokenId, amount: amount)
+        let subjects = reservation.subjects
         if subjects.isEmpty || amount <= 0 { return reservation }
         var lastFailure: (QuotaSubject, Int64)?
         var refusals = 0
@@ -147,7 +147,7 @@ public final class QuotaLedger: Sendable {
             }
             // Otherwise look again at once: a concurrent call may have leased what this one needs.
         }
-        let failure = lastFailure ?? (subjects[0], 1)
+        let failure = lastFailure ?? (subjects.first!, 1)
         if case .token = failure.0 { throw failure.1 <= 0 ? .tokenExhausted : .tokenInsufficient }
         throw .userInsufficient
     }
@@ -327,5 +327,29 @@ extension QuotaSubject {
 }
 
 extension Reservation {
-    var subjects: [QuotaSubject] { (token.map { [QuotaSubject.token($0)] } ?? []) + (user.map { [QuotaSubject.user($0)] } ?? []) }
+    /// The balances held: the capped token's, then the user's.
+    var subjects: QuotaSubjects { QuotaSubjects(token: token, user: user) }
+}
+
+/// At most two balances, the token's then the user's, as a sequence that needs no array: a call walks them several
+/// times between its reservation and its settlement.
+struct QuotaSubjects: Sequence {
+    let token: Int64?
+    let user: Int64?
+
+    var isEmpty: Bool { token == nil && user == nil }
+    var first: QuotaSubject? { token.map(QuotaSubject.token) ?? user.map(QuotaSubject.user) }
+
+    func makeIterator() -> Iterator { Iterator(token: token, user: user) }
+
+    struct Iterator: IteratorProtocol {
+        var token: Int64?
+        var user: Int64?
+
+        mutating func next() -> QuotaSubject? {
+            if let id = token { token = nil; return .token(id) }
+            if let id = user { user = nil; return .user(id) }
+            return nil
+        }
+    }
 }
