@@ -113,6 +113,19 @@ package enum HTTPBytes {
         return true
     }
 
+    /// A body up to this size is copied after its head, so that a message goes out as one buffer (one `iovec`);
+    /// a larger one is written as a buffer of its own.
+    package static let copiedBody = 16 * 1024
+
+    /// Writes a header line, `CR LF name: value`: a head is written as its first line, then each field after a line
+    /// break, then `CR LF CR LF`.
+    package static func writeField(_ bytes: inout ByteBuffer, _ name: String, _ value: String) {
+        bytes.writeStaticString("\r\n")
+        bytes.writeString(name)
+        bytes.writeStaticString(": ")
+        bytes.writeString(value)
+    }
+
     /// Whether `byte` may be in a token (a method, a header's name).
     package static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {

@@ -165,7 +165,7 @@ import Testing
             + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
         #expect(request.body == nil)
         #expect(request.expectsBody)
-        let large = ByteBuffer(repeating: 0x41, count: UpstreamRequestBytes.copiedBody + 1)
+        let large = ByteBuffer(repeating: 0x41, count: HTTPBytes.copiedBody + 1)
         let big = try UpstreamRequestBytes.make(method: .POST, path: "/", host: "h", headers: [], body: large)
         #expect(String(buffer: big.head) == "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \(large.readableBytes)\r\n\r\n")
         #expect(big.body == large)

@@ -42,8 +42,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Unread bytes held at most before reading pauses.
     static let heldLimit = 64 * 1024
-    /// An answer's body up to this size is copied after its head: one buffer, one `iovec`.
-    static let copiedBody = 16 * 1024
 
     private let server: RelayServer
     private var state = State.idle
@@ -305,7 +303,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let context: NIOLoopBound<ChannelHandlerContext>
         let endpoint: RelayEndpoint
         let version: HTTPVersion
-        let keepAlive: Bool
+        /// Whether the connection carries another request after this answer.
+        var keepAlive: Bool
         let requestId: String
 
         var eventLoop: any EventLoop { context.eventLoop }
@@ -324,11 +323,13 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .complete(let status, _, _), .stream(let status, _, _):
             server.metrics.request(route: reply.endpoint.rawValue, method: "POST", status: status, duration: .now - started)
         }
+        var reply = reply
         // A connection winding down says so in the answer, and closes after it.
-        let keepAlive = reply.keepAlive && !quiescing
+        reply.keepAlive = reply.keepAlive && !quiescing
+        let keepAlive = reply.keepAlive
         switch response {
         case .complete(let status, let headers, let body):
-            let copied = body.readableBytes <= Self.copiedBody
+            let copied = body.readableBytes <= HTTPBytes.copiedBody
             var bytes = answerHead(status: status, headers: headers, requestId: reply.requestId, version: reply.version,
                                    keepAlive: keepAlive, framing: .length(body.readableBytes), capacity: copied ? body.readableBytes : 0)
             if copied {
@@ -341,16 +342,15 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .stream(let status, let headers, let stream):
             // HTTP/1.0 has no chunks: the stream's end is the connection's.
             let chunked = reply.version == .http1_1
+            reply.keepAlive = keepAlive && chunked
             let bytes = answerHead(status: status, headers: headers, requestId: reply.requestId, version: reply.version,
-                                   keepAlive: keepAlive && chunked, framing: chunked ? .chunked : .untilClose, capacity: 0)
+                                   keepAlive: reply.keepAlive, framing: chunked ? .chunked : .untilClose, capacity: 0)
             context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
             // The pump runs in a task of its own: the relay's task has ended, and with it the memory its deepest call
             // needed; an open stream keeps only the pump's.
             let calls = server.calls
             let isolation = loopIsolation(context)
-            let streamReply = Reply(handler: reply.handler, context: reply.context, endpoint: reply.endpoint, version: reply.version,
-                                    keepAlive: keepAlive && chunked, requestId: reply.requestId)
-            Task { [streamReply] in await HTTPFrontHandler.pump(stream, calls: calls, reply: streamReply, on: isolation) }
+            Task { [reply] in await HTTPFrontHandler.pump(stream, calls: calls, reply: reply, on: isolation) }
         }
     }
 
@@ -390,25 +390,18 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         bytes.writeString(String(status))
         bytes.writeInteger(UInt8(ascii: " "))
         bytes.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
-        for (name, value) in headers { Self.field(&bytes, name, value) }
-        Self.field(&bytes, "X-Request-Id", requestId)
-        Self.field(&bytes, "Date", HTTPDate.now)
-        Self.field(&bytes, "Server", server.serverName)
-        if !keepAlive { Self.field(&bytes, "Connection", "close") }
+        for (name, value) in headers { HTTPBytes.writeField(&bytes, name, value) }
+        HTTPBytes.writeField(&bytes, "X-Request-Id", requestId)
+        HTTPBytes.writeField(&bytes, "Date", HTTPDate.now)
+        HTTPBytes.writeField(&bytes, "Server", server.serverName)
+        if !keepAlive { HTTPBytes.writeField(&bytes, "Connection", "close") }
         switch framing {
-        case .length(let length): Self.field(&bytes, "Content-Length", String(length))
-        case .chunked: Self.field(&bytes, "Transfer-Encoding", "chunked")
+        case .length(let length): HTTPBytes.writeField(&bytes, "Content-Length", String(length))
+        case .chunked: HTTPBytes.writeField(&bytes, "Transfer-Encoding", "chunked")
         case .untilClose: break
         }
         bytes.writeStaticString("\r\n\r\n")
         return bytes
-    }
-
-    private static func field(_ bytes: inout ByteBuffer, _ name: String, _ value: String) {
-        bytes.writeStaticString("\r\n")
-        bytes.writeString(name)
-        bytes.writeStaticString(": ")
-        bytes.writeString(value)
     }
 
     private func writeContinue(context: ChannelHandlerContext) {

@@ -14,16 +14,13 @@ struct UpstreamRequestBytes: Sendable {
     /// Whether the answer can have a body (not to a `HEAD`).
     let expectsBody: Bool
 
-    /// Bodies up to this size are copied after the head: one buffer, one `iovec`.
-    static let copiedBody = 16 * 1024
-
     /// Writes `METHOD path HTTP/1.1`, `Host`, `headers` and `Content-Length`. A header or a path that would break the
     /// request's framing (a line break, a NUL, a name that is not a token) is refused instead of sent.
     static func make(method: HTTPMethod, path: String, host: String, headers: [(String, String)], body: ByteBuffer) throws(UpstreamError) -> UpstreamRequestBytes {
         guard !path.isEmpty, path.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
             throw .invalidRequest("the request target \(path.debugDescription) is not valid in HTTP")
         }
-        let small = body.readableBytes <= copiedBody
+        let small = body.readableBytes <= HTTPBytes.copiedBody
         var head = ByteBufferAllocator().buffer(capacity: 128 + path.utf8.count + headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 }
                                                 + (small ? body.readableBytes : 0))
         head.writeString(method.rawValue)
@@ -36,13 +33,9 @@ struct UpstreamRequestBytes: Sendable {
             guard value.utf8.allSatisfy({ $0 != 0x0D && $0 != 0x0A && $0 != 0 }) else {
                 throw .invalidRequest("the value of the header \(name) holds a line break")
             }
-            head.writeStaticString("\r\n")
-            head.writeString(name)
-            head.writeStaticString(": ")
-            head.writeString(value)
+            HTTPBytes.writeField(&head, name, value)
         }
-        head.writeStaticString("\r\nContent-Length: ")
-        head.writeString(String(body.readableBytes))
+        HTTPBytes.writeField(&head, "Content-Length", String(body.readableBytes))
         head.writeStaticString("\r\n\r\n")
         if small { head.writeImmutableBuffer(body) }
         return UpstreamRequestBytes(head: head, body: small ? nil : body, expectsBody: method != .HEAD)
