@@ -49,7 +49,10 @@ public final class RelayEngine: Sendable {
     // MARK: admission
 
     /// A call that passed every gate and holds its reservation.
-    struct Admitted: Sendable {
+    /// A call that passed admission. A class: it goes through routing, the attempts, settlement and a stream's relay
+    /// as one reference, where a struct of its size was copied at each step and made every async frame that held it
+    /// large enough to need memory of its own.
+    final class Admitted: Sendable {
         let request: RelayRequest
         let token: Token
         let userId: Int64?
@@ -64,6 +67,24 @@ public final class RelayEngine: Sendable {
         let rateKeys: [String]
         let started: ContinuousClock.Instant
         let createdAt: Int64
+
+        init(request: RelayRequest, token: Token, userId: Int64?, summary: RequestSummary, model: String, stream: Bool, groups: [Group],
+             price: ModelPrice, reservation: Reservation, promptEstimate: Int, rateKeys: [String], started: ContinuousClock.Instant,
+             createdAt: Int64) {
+            self.request = request
+            self.token = token
+            self.userId = userId
+            self.summary = summary
+            self.model = model
+            self.stream = stream
+            self.groups = groups
+            self.price = price
+            self.reservation = reservation
+            self.promptEstimate = promptEstimate
+            self.rateKeys = rateKeys
+            self.started = started
+            self.createdAt = createdAt
+        }
 
         /// The body as a tree, for rewriting and translation (admission has already found it valid).
         func parsedBody() throws(RelayError) -> JSON {
@@ -235,8 +256,7 @@ public final class RelayEngine: Sendable {
             if let limit = settings.channelsPerGroup { candidates = Array(candidates.prefix(limit)) }
             for channel in candidates {
                 guard health.admits(channel.id) else {
-                    let last = health.state(channel.id).lastError
-                    lastError = "channel '\(channel.name)' is resting after failures (last: \(last))"
+                    lastError = resting(channel)
                     continue
                 }
                 let outcome = await attempt(call, channel: channel, group: group)
@@ -250,13 +270,31 @@ public final class RelayEngine: Sendable {
                     ledger.release(call.reservation)
                     return response
                 case .failed(let reason):
-                    health.failed(channel.id, error: reason)
-                    metrics.upstreamError(channel: channel.name)
-                    lastError = "channel '\(channel.name)': \(reason)"
-                    logger.warning("upstream failed", metadata: ["channel": "\(channel.name)", "reason": "\(reason)", "request_id": "\(call.request.requestId)"])
+                    lastError = failed(channel, reason: reason, call: call)
                 }
             }
         }
+        return unserved(call, lastError: lastError, rateRefusal: rateRefusal)
+    }
+
+    // The cold ends of routing, out of line: what an async function holds lives in its task's memory for the whole
+    // call, so the messages and log rows of failures are built in plain functions.
+
+    /// Why a resting channel was passed over.
+    func resting(_ channel: Channel) -> String {
+        "channel '\(channel.name)' is resting after failures (last: \(health.state(channel.id).lastError))"
+    }
+
+    /// Notes a failed attempt; returns the reason as the call's last error.
+    func failed(_ channel: Channel, reason: String, call: Admitted) -> String {
+        health.failed(channel.id, error: reason)
+        metrics.upstreamError(channel: channel.name)
+        logger.warning("upstream failed", metadata: ["channel": "\(channel.name)", "reason": "\(reason)", "request_id": "\(call.request.requestId)"])
+        return "channel '\(channel.name)': \(reason)"
+    }
+
+    /// A call no channel served: its reservation released, a log row, and the answer.
+    func unserved(_ call: Admitted, lastError: String?, rateRefusal: RelayError?) -> RelayResponse {
         ledger.release(call.reservation)
         metrics.relayCall(group: call.groups.first?.name ?? "", model: call.model, outcome: "failed", quota: 0)
         if let rateRefusal, call.groups.count > 1 {
@@ -306,20 +344,9 @@ public final class RelayEngine: Sendable {
     nonisolated(nonsending) func attempt(_ call: Admitted, channel: Channel, group: Group) async -> Attempt {
         let plan: UpstreamPlan
         do { plan = try UpstreamPlan(call: call, channel: channel) } catch { return .clientError(errorResponse(error, format: call.request.endpoint.format)) }
-        var upstreamHeaders: [(String, String)] = [("Content-Type", "application/json"), ("Accept", call.stream ? "text/event-stream" : "application/json")]
-        switch channel.type {
-        case .openai:
-            upstreamHeaders.append(("Authorization", "Bearer \(channel.key)"))
-        case .anthropic:
-            upstreamHeaders.append(("x-api-key", channel.key))
-            let version = call.request.anthropicHeaders.first { $0.0 == "anthropic-version" }?.1 ?? "2023-06-01"
-            upstreamHeaders.append(("anthropic-version", version))
-            if let beta = call.request.anthropicHeaders.first(where: { $0.0 == "anthropic-beta" })?.1 { upstreamHeaders.append(("anthropic-beta", beta)) }
-        }
         let response: UpstreamResponse
         do {
-            response = try await client.execute(UpstreamRequest(url: channel.url(plan.path), headers: upstreamHeaders, body: plan.body),
-                                                timeouts: channel.upstreamTimeouts)
+            response = try await client.execute(Self.upstreamRequest(call, channel: channel, plan: plan), timeouts: channel.upstreamTimeouts)
         } catch {
             return .failed(Self.describe(error))
         }
@@ -346,21 +373,37 @@ public final class RelayEngine: Sendable {
         // A whole answer.
         let bytes: ByteBuffer
         do { bytes = try await response.body.collect(upTo: settings.maxResponseBytes) } catch { return .failed("reading the answer: \(Self.describe(error))") }
-        // An answer that goes back as it came and reports its usage is read in place; one to translate, or without
-        // usage (its text is counted), is parsed into a tree once.
-        let usage: Usage
-        let out: ByteBuffer
-        if plan.translate == .none, let reported = AnswerFacts.scan(bytes)?.usage.usage {
-            usage = reported
-            out = bytes
-        } else {
-            guard let parsed = try? JSON.parse(bytes.readableBytesView) else { return .failed("the upstream answered malformed JSON") }
-            usage = Usage.from(parsed) ?? Usage(prompt: call.promptEstimate, completion: Self.estimateTokens(textOf: parsed))
-            out = plan.translateResponse(parsed, original: bytes)
-        }
+        guard let (usage, out) = Self.read(bytes, call: call, plan: plan) else { return .failed("the upstream answered malformed JSON") }
         await settle(call, channel: channel, group: group, usage: usage, stream: false)
         headers.append(("Content-Type", "application/json"))
         return .done(.complete(status: status, headers: headers, body: out))
+    }
+
+    /// The request to `channel`: the plan's body and path, with the channel's credentials.
+    static func upstreamRequest(_ call: Admitted, channel: Channel, plan: UpstreamPlan) -> UpstreamRequest {
+        var headers: [(String, String)] = [("Content-Type", "application/json"), ("Accept", call.stream ? "text/event-stream" : "application/json")]
+        switch channel.type {
+        case .openai:
+            headers.append(("Authorization", "Bearer \(channel.key)"))
+        case .anthropic:
+            headers.append(("x-api-key", channel.key))
+            let version = call.request.anthropicHeaders.first { $0.0 == "anthropic-version" }?.1 ?? "2023-06-01"
+            headers.append(("anthropic-version", version))
+            if let beta = call.request.anthropicHeaders.first(where: { $0.0 == "anthropic-beta" })?.1 { headers.append(("anthropic-beta", beta)) }
+        }
+        return UpstreamRequest(url: channel.url(plan.path), headers: headers, body: plan.body)
+    }
+
+    /// A whole answer's usage and the body that goes back; nil when it is not JSON. An answer that goes back as it
+    /// came and reports its usage is read in place; one to translate, or without usage (its text is counted), is
+    /// parsed into a tree once.
+    static func read(_ bytes: ByteBuffer, call: Admitted, plan: UpstreamPlan) -> (Usage, ByteBuffer)? {
+        if plan.translate == .none, let reported = AnswerFacts.scan(bytes)?.usage.usage {
+            return (reported, bytes)
+        }
+        guard let parsed = try? JSON.parse(bytes.readableBytesView) else { return nil }
+        let usage = Usage.from(parsed) ?? Usage(prompt: call.promptEstimate, completion: estimateTokens(textOf: parsed))
+        return (usage, plan.translateResponse(parsed, original: bytes))
     }
 
     // MARK: settlement

@@ -2,11 +2,18 @@ import Foundation
 import SluiceCore
 import Synchronization
 
-/// A token as admission needs it, with its allow list parsed once.
-public struct CachedToken: Sendable {
+/// A token as admission needs it, with its allow list parsed once. A class: a call takes it from the cache with one
+/// reference instead of copying the token's twenty fields.
+public final class CachedToken: Sendable {
     public let token: Token
     public let allowList: IPAllowList
     public let modelLimits: Set<String>
+
+    init(token: Token, allowList: IPAllowList, modelLimits: Set<String>) {
+        self.token = token
+        self.allowList = allowList
+        self.modelLimits = modelLimits
+    }
 }
 
 /// Key → token lookups in memory: an HMAC, one dictionary probe, constant from ten tokens to millions.
