@@ -92,11 +92,14 @@ public final class RelayEngine: Sendable {
         }
     }
 
+    /// The digest `key` is found by (an HMAC): a connection keeps it for its next call with the same key.
+    public func keyDigest(_ key: String) -> KeyDigest { keys.digest(key) }
+
     /// The key holder's token: key, status, expiry, IP (in the contract's order).
-    nonisolated(nonsending) public func authenticate(key: String?, clientIP: IPAddress?) async throws(RelayError) -> (CachedToken, UserCache.Entry?) {
+    nonisolated(nonsending) public func authenticate(key: String?, clientIP: IPAddress?, keyDigest: KeyDigest? = nil) async throws(RelayError) -> (CachedToken, UserCache.Entry?) {
         guard let key, !key.isEmpty else { throw .invalidKey("No API key given: send Authorization: Bearer sk-...") }
         let found: CachedToken?
-        do { found = try await keys.lookup(key: key) } catch { throw RelayError(status: 503, code: "storage_unavailable", type: "server_error", message: "The key store is unavailable; try again") }
+        do { found = try await keys.lookup(key: key, digest: keyDigest) } catch { throw RelayError(status: 503, code: "storage_unavailable", type: "server_error", message: "The key store is unavailable; try again") }
         guard let cached = found else { throw .invalidKey() }
         let token = cached.token
         let now = Clock.nowSeconds()
@@ -128,7 +131,7 @@ public final class RelayEngine: Sendable {
 
     nonisolated(nonsending) func admit(_ request: RelayRequest) async throws(RelayError) -> Admitted {
         let started = ContinuousClock.now
-        let (cached, owner) = try await authenticate(key: request.key, clientIP: request.clientIP)
+        let (cached, owner) = try await authenticate(key: request.key, clientIP: request.clientIP, keyDigest: request.keyDigest)
         let token = cached.token
         // The body: validated in one pass that reads only the fields admission needs.
         let scanned: RequestSummary?

@@ -23,6 +23,8 @@ public struct RelayRequest: Sendable {
     public let endpoint: RelayEndpoint
     /// The key from `Authorization: Bearer` or `x-api-key`.
     public let key: String?
+    /// `key`'s lookup digest, when the connection already computed it for an earlier call with the same key.
+    public let keyDigest: KeyDigest?
     /// The client address (after trusted proxies).
     public let clientIP: IPAddress?
     /// `clientIP` as written in the call log ("" when unknown).
@@ -36,9 +38,10 @@ public struct RelayRequest: Sendable {
 
     /// - Parameter clientAddress: `clientIP` already written out (a connection's peer is written once, not per call).
     public init(endpoint: RelayEndpoint, key: String?, clientIP: IPAddress?, clientAddress: String? = nil, body: ByteBuffer,
-                requestId: String, anthropicHeaders: [(String, String)] = []) {
+                requestId: String, anthropicHeaders: [(String, String)] = [], keyDigest: KeyDigest? = nil) {
         self.endpoint = endpoint
         self.key = key
+        self.keyDigest = keyDigest
         self.clientIP = clientIP
         self.clientAddress = clientAddress ?? clientIP?.description ?? ""
         self.body = body

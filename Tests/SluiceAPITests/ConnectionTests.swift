@@ -165,6 +165,35 @@ import Testing
         await upstream.stop()
     }
 
+    /// A connection keeps its last key's lookup digest, and nothing else of it: each call is found by its own key,
+    /// and a key disabled between two calls of the same connection is refused at the second.
+    @Test(arguments: Backend.all)
+    func eachCallOnAConnectionIsFoundByItsOwnKey(_ backend: Backend) async throws {
+        let upstream = try await FakeUpstream.start()
+        try await TestEnvironment.make(backend).test(.live) { client in
+            let (_, alice, _) = try await client.relaySetup(upstream)
+            let (first, firstId) = try await client.key(as: alice)
+            let (second, secondId) = try await client.key(as: alice)
+            let unknown = "sk-" + String(repeating: "x", count: 48)
+            let connection = try await RawHTTPConnection.open(port: try #require(client.port))
+            let chat = { (key: String) in Self.post("/v1/chat/completions", key: key, chatBody()) }
+            try await connection.send(chat(first) + chat(first) + chat(unknown) + chat(second) + chat(first))
+            #expect(try await connection.answers(5).map(\.status) == [200, 200, 401, 200, 200])
+            var tokens: [Int] = []
+            #expect(try await eventually {
+                let items = try await client.call(.get, "/api/log/self?p=1&size=10", as: alice).data["items"].array
+                tokens = items.reversed().compactMap { $0["token_id"].int }
+                return tokens.count == 4
+            })
+            #expect(tokens == [firstId, firstId, secondId, firstId])
+            _ = try await client.call(.put, "/api/token/?status_only=true", #"{"id": \#(firstId), "status": 2}"#, as: alice)
+            try await connection.send(chat(first) + chat(second))
+            #expect(try await connection.answers(7).suffix(2).map(\.status) == [401, 200])
+            await connection.close()
+        }
+        await upstream.stop()
+    }
+
     @Test(arguments: Backend.all)
     func oversizedBodiesAreRefusedAndAskingCallersAnswered(_ backend: Backend) async throws {
         let upstream = try await FakeUpstream.start()

@@ -62,6 +62,9 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var isolation: LoopIsolation?
     /// The peer's address, and as the call log writes it.
     private var peer: (IPAddress?, String)?
+    /// The key of the connection's last call and its lookup digest: a client sends the same key on every call of a
+    /// connection, and its HMAC is then computed once.
+    private var lastKey: (key: String, digest: KeyDigest)?
 
     init(server: RelayServer) {
         self.server = server
@@ -255,11 +258,11 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let fields = RelayFields(head.headers)
         let (peer, peerText) = peerAddress(context)
         let client = ClientAddress.resolve(peer: peer, forwardedFor: fields.forwardedFor, trustedProxies: server.trustedProxies)
+        let key = RelayController.key(authorization: fields.authorization, xApiKey: fields.apiKey)
         let request = RelayRequest(
-            endpoint: endpoint,
-            key: RelayController.key(authorization: fields.authorization, xApiKey: fields.apiKey),
+            endpoint: endpoint, key: key,
             clientIP: client, clientAddress: client == peer ? peerText : nil,
-            body: body, requestId: RequestID.next(), anthropicHeaders: fields.anthropic)
+            body: body, requestId: RequestID.next(), anthropicHeaders: fields.anthropic, keyDigest: key.map(keyDigest))
         let reply = Reply(handler: NIOLoopBound(self, eventLoop: context.eventLoop), context: context.loopBound,
                           endpoint: endpoint, version: head.version, keepAlive: head.keepAlive, requestId: request.requestId)
         let engine = server.engine
@@ -277,6 +280,13 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let made = (address, address?.description ?? "")
         peer = made
         return made
+    }
+
+    private func keyDigest(_ key: String) -> KeyDigest {
+        if let lastKey, lastKey.key == key { return lastKey.digest }
+        let digest = server.engine.keyDigest(key)
+        lastKey = (key, digest)
+        return digest
     }
 
     private func loopIsolation(_ context: ChannelHandlerContext) -> LoopIsolation {

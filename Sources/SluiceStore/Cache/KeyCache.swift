@@ -39,10 +39,13 @@ public final class KeyCache: Sendable {
         self.capacity = capacity
     }
 
-    /// The token with that key, or nil.
-    nonisolated(nonsending) public func lookup(key: String) async throws -> CachedToken? {
+    /// The digest a key is cached under.
+    public func digest(_ key: String) -> KeyDigest { secrets.lookupDigest(key) }
+
+    /// The token with that key, or nil. `digest`, when given, is `digest(key)` computed earlier.
+    nonisolated(nonsending) public func lookup(key: String, digest: KeyDigest? = nil) async throws -> CachedToken? {
         guard RandomSecret.looksLikeAPIKey(key) else { return nil }
-        let hash = secrets.lookupDigest(key)
+        let hash = digest ?? secrets.lookupDigest(key)
         let cached = state.withLock { state -> (CachedToken?, Bool) in
             if let entry = state.byHash[hash] { return (entry, true) }
             if let seen = state.unknown[hash], Date().timeIntervalSince1970 - seen < unknownSeconds { return (nil, true) }
