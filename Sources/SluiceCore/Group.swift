@@ -29,6 +29,9 @@ public struct Group: Sendable, Hashable {
     /// The group every installation starts with.
     public static let defaultName = "default"
 
+    /// Whether the group limits its key holders' requests or tokens per minute.
+    public var limited: Bool { rpm > 0 || tpm > 0 }
+
     /// Whether the group's whitelist lets `model` through.
     public func allows(model: String) -> Bool { models.isEmpty || models.contains(model) }
 

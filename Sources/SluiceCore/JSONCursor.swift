@@ -12,8 +12,13 @@
 ///     }
 public struct JSONCursor {
     var parser: JSONParser
-    /// Whether the next member or element of each open container is its first, innermost last.
-    private var firsts: [Bool] = []
+    /// Whether the next member or element of each open container is its first: bit `n` for the container entered
+    /// `n`th. A reader enters a few levels and skips the rest; bits instead of an array keep the cursor off the heap.
+    private var firsts: UInt64 = 0
+    /// The containers entered and not yet left.
+    private var depth = 0
+    /// The most containers a reader may have entered at once.
+    public static let maxEntered = 64
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) { parser = JSONParser(bytes: bytes) }
 
@@ -23,7 +28,7 @@ public struct JSONCursor {
         var cursor = JSONCursor(bytes)
         cursor.parser.skipWhitespace()
         let result = try body(&cursor)
-        guard cursor.firsts.isEmpty else { throw JSONError("the reader left a container open") }
+        guard cursor.depth == 0 else { throw JSONError("the reader left a container open") }
         cursor.parser.skipWhitespace()
         guard cursor.parser.index == bytes.count else { throw JSONError("unexpected text after the JSON value") }
         return result
@@ -47,20 +52,23 @@ public struct JSONCursor {
 
     private mutating func enter(_ opening: UInt8) throws(JSONError) -> Bool {
         guard next == opening else { try skip(); return false }
-        guard firsts.count < JSONParser.maxDepth else { throw JSONError("JSON nested too deeply") }
+        guard depth < Self.maxEntered else { throw JSONError("JSON nested too deeply") }
         parser.index += 1
-        firsts.append(true)
+        firsts |= 1 << depth
+        depth += 1
         return true
     }
 
     /// Moves past the separator before the next member or element of the innermost container; answers false (and
     /// leaves the container) at its closing bracket.
     private mutating func advance(closing: UInt8, expected: String) throws(JSONError) -> Bool {
-        guard let first = firsts.last else { throw JSONError("no container is open") }
+        guard depth > 0 else { throw JSONError("no container is open") }
+        let bit: UInt64 = 1 << (depth - 1)
+        let first = firsts & bit != 0
         guard let byte = next else { throw JSONError("unexpected end of JSON") }
         if byte == closing {
             parser.index += 1
-            firsts.removeLast()
+            depth -= 1
             return false
         }
         if !first {
@@ -68,7 +76,7 @@ public struct JSONCursor {
             parser.index += 1
             parser.skipWhitespace()
         } else {
-            firsts[firsts.count - 1] = false
+            firsts &= ~bit
         }
         return true
     }
@@ -95,7 +103,7 @@ public struct JSONCursor {
     /// Skips the next value, validating it.
     public mutating func skip() throws(JSONError) {
         parser.skipWhitespace()
-        try skipValue(depth: firsts.count)
+        try skipValue(depth: depth)
     }
 
     /// The next value when it is a string, else nil (the value skipped).

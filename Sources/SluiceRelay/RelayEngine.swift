@@ -64,12 +64,14 @@ public final class RelayEngine: Sendable {
         let price: ModelPrice
         let reservation: Reservation
         let promptEstimate: Int
+        /// The windows the call's tokens count in: its first group's (first, when that group has limits), its token's.
         let rateKeys: [String]
+        let firstGroupLimited: Bool
         let started: ContinuousClock.Instant
         let createdAt: Int64
 
         init(request: RelayRequest, token: Token, userId: Int64?, summary: RequestSummary, model: String, stream: Bool, groups: [Group],
-             price: ModelPrice, reservation: Reservation, promptEstimate: Int, rateKeys: [String], started: ContinuousClock.Instant,
+             price: ModelPrice, reservation: Reservation, promptEstimate: Int, rateKeys: [String], firstGroupLimited: Bool, started: ContinuousClock.Instant,
              createdAt: Int64) {
             self.request = request
             self.token = token
@@ -82,6 +84,7 @@ public final class RelayEngine: Sendable {
             self.reservation = reservation
             self.promptEstimate = promptEstimate
             self.rateKeys = rateKeys
+            self.firstGroupLimited = firstGroupLimited
             self.started = started
             self.createdAt = createdAt
         }
@@ -160,10 +163,14 @@ public final class RelayEngine: Sendable {
             throw RelayError(status: 400, code: "model_call_price_unset", type: "invalid_request_error",
                              message: "This API key is billed per call, but model '\(model)' has no call price")
         }
-        // Rate limits: the first group's per key holder, and the token's own.
-        var limits = [Self.groupLimit(groups[0], token: token)]
-        limits.append(RateLimiter.Limit(key: "t:\(token.id)", rpm: token.rpm, tpm: token.tpm, label: "this API key"))
-        try await admitRates(limits)
+        // Rate limits: the first group's per key holder, and the token's own; only those that are set have a window
+        // (and a key to build) at all.
+        var limits: [RateLimiter.Limit] = []
+        if groups[0].limited { limits.append(Self.groupLimit(groups[0], token: token)) }
+        if token.rpm > 0 || token.tpm > 0 {
+            limits.append(RateLimiter.Limit(key: "t:\(token.id)", rpm: token.rpm, tpm: token.tpm, label: "this API key"))
+        }
+        if !limits.isEmpty { try await admitRates(limits) }
         // Reservation: the worst case over the groups that may serve.
         let maxRatio = groups.map(\.ratio).max() ?? .one
         let promptEstimate = request.body.readableBytes / 3 + 8
@@ -189,7 +196,8 @@ public final class RelayEngine: Sendable {
         }
         return Admitted(request: request, token: token, userId: token.userId, summary: summary, model: model, stream: stream, groups: groups,
                         price: price, reservation: reservation, promptEstimate: promptEstimate,
-                        rateKeys: limits.map(\.key), started: started, createdAt: Clock.nowSeconds())
+                        rateKeys: limits.isEmpty ? [] : limits.map(\.key), firstGroupLimited: groups[0].limited,
+                        started: started, createdAt: Clock.nowSeconds())
     }
 
     /// A group's limit for a key holder: the token's user, or an independent token itself.
@@ -245,7 +253,7 @@ public final class RelayEngine: Sendable {
         var lastError: String?
         var rateRefusal: RelayError?
         for (index, group) in call.groups.enumerated() {
-            if index > 0, group.rpm > 0 || group.tpm > 0 {
+            if index > 0, group.limited {
                 // A fallback group serves only within its own limits for this key holder.
                 do {
                     try await admitRates([Self.groupLimit(group, token: call.token)])
@@ -429,9 +437,11 @@ public final class RelayEngine: Sendable {
         let tokens = usage.prompt + usage.completion
         var keys = call.rateKeys
         if group.name != call.groups[0].name {
-            // A fallback group served: its tokens count in its own window.
-            keys[0] = Self.groupLimit(group, token: call.token).key
+            // A fallback group served: its tokens count in its own window, not the first group's.
+            if call.firstGroupLimited { keys.removeFirst() }
+            if group.limited { keys.insert(Self.groupLimit(group, token: call.token).key, at: 0) }
         }
+        if keys.isEmpty { return }
         if let sharedRates {
             let now = Clock.nowSeconds()
             // Counted before the answer ends, so that the caller's next call sees these tokens; in a task of its own,

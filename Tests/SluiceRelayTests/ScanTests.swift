@@ -53,6 +53,28 @@ import Testing
         }
     }
 
+    /// A reader may enter 64 containers at once; values it skips may nest as deep as the parser allows.
+    @Test func cursorNestingLimits() throws {
+        func nested(_ levels: Int) -> [UInt8] { Array((String(repeating: "[", count: levels) + String(repeating: "]", count: levels)).utf8) }
+        func entered(_ cursor: inout JSONCursor) throws(JSONError) -> Int {
+            guard try cursor.enterArray() else { return 0 }
+            var deepest = 0
+            while try cursor.nextElement() { deepest = max(deepest, try entered(&cursor)) }
+            return deepest + 1
+        }
+        func enterAll(_ bytes: [UInt8]) throws(JSONError) -> Int {
+            try bytes.withUnsafeBufferPointer { buffer throws(JSONError) in try JSONCursor.read(buffer) { cursor throws(JSONError) in try entered(&cursor) } }
+        }
+        #expect(try enterAll(nested(1)) == 1)
+        #expect(try enterAll(nested(JSONCursor.maxEntered)) == JSONCursor.maxEntered)
+        #expect(throws: JSONError.self) { try enterAll(nested(JSONCursor.maxEntered + 1)) }
+        #expect(try enterAll(Array("[[1,[2,[]]],[],[[[3]]]]".utf8)) == 4)
+        for levels in [65, 500, 511, 512, 513, 600] {
+            #expect(Self.valid(nested(levels)) == ((try? JSON.parse(nested(levels))) != nil), "\(levels) levels")
+        }
+        #expect(Self.valid(nested(500)))
+    }
+
     @Test func requestSummaryReadsWhatTheTreeReads() throws {
         var rng = SplitMix64(seed: 2)
         for _ in 0..<2000 {
