@@ -117,11 +117,32 @@ import Testing
             + "Anthropic-Version: 2023-06-01\r\nX-Other: 1\r\n\r\n")
         guard case .head(let head) = try reader.next(&buffer) else { Issue.record("no head"); return }
         let fields = RelayFields(head.headers)
-        #expect(fields.authorization == "Bearer sk-a")
-        #expect(fields.apiKey == "sk-c")
+        #expect(fields.key == "sk-a")
         #expect(fields.forwardedFor == "10.0.0.1, 10.0.0.2, 10.0.0.3")
         #expect(fields.anthropic.map { "\($0.0)=\($0.1)" } == ["anthropic-version=2023-06-01", "anthropic-beta=tools"])
         let none = RelayFields(HTTPHeaderLines(lines: ByteBuffer(string: "Host: x\r\n")))
-        #expect(none.authorization == nil && none.apiKey == nil && none.forwardedFor == nil && none.anthropic.isEmpty)
+        #expect(none.key == nil && none.forwardedFor == nil && none.anthropic.isEmpty)
+    }
+
+    /// The front reads the key from the head's bytes as the Hummingbird routes read it from their headers, and gives
+    /// back the connection's last key when the bytes spell it.
+    @Test(arguments: [nil, "sk-a", "sk-b c"] as [String?])
+    func theKeyIsReadAsTheControllersReadIt(_ lastKey: String?) {
+        let authorizations: [String?] = [nil, "Bearer sk-a", "bearer  sk-a\t", "BEARER sk-b c ", "Bearer", "Bearer ", "Bearer  ", "Basic sk-a",
+                                         "Bearersk-a", "Bearer\tsk-a", "Bearer sk-\u{e9}", "Token sk-a"]
+        let apiKeys: [String?] = [nil, "sk-a", " sk-b c\t", "", "  "]
+        for authorization in authorizations {
+            for apiKey in apiKeys {
+                var lines = "Host: x\r\n"
+                if let authorization { lines += "Authorization: \(authorization)\r\n" }
+                if let apiKey { lines += "x-api-key: \(apiKey)\r\n" }
+                let headers = HTTPHeaderLines(lines: ByteBuffer(string: lines))
+                let fields = RelayFields(headers, lastKey: lastKey)
+                // The controllers see values as HTTP hands them over: without the spaces around them.
+                let expected = RelayController.key(authorization: headers.first(name: "authorization"), xApiKey: headers.first(name: "x-api-key"))
+                #expect(fields.key == expected,
+                        "Authorization \(String(describing: authorization)), x-api-key \(String(describing: apiKey))")
+            }
+        }
     }
 }

@@ -255,10 +255,10 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - A call
 
     private func start(endpoint: RelayEndpoint, head: RequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        let fields = RelayFields(head.headers)
+        let fields = RelayFields(head.headers, lastKey: lastKey?.key)
         let (peer, peerText) = peerAddress(context)
         let client = ClientAddress.resolve(peer: peer, forwardedFor: fields.forwardedFor, trustedProxies: server.trustedProxies)
-        let key = RelayController.key(authorization: fields.authorization, xApiKey: fields.apiKey)
+        let key = fields.key
         let request = RelayRequest(
             endpoint: endpoint, key: key,
             clientIP: client, clientAddress: client == peer ? peerText : nil,
@@ -506,30 +506,48 @@ final class HTTPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
 /// The headers a relay call reads, found in one pass over the request's header lines.
 struct RelayFields {
-    var authorization: String?
-    var apiKey: String?
+    /// The key of `Authorization: Bearer`, else of `x-api-key`, read as `RelayController.key` reads them.
+    var key: String?
     /// Every `X-Forwarded-For`, joined as HTTP joins repeated fields.
     var forwardedFor: String?
     /// The first value of each of `RelayRequest.anthropicHeaderNames` given, in that order.
     var anthropic: [(String, String)] = []
 
-    init(_ headers: HTTPHeaderLines) {
-        let names = RelayRequest.anthropicHeaderNames
-        var anthropicValues = [String?](repeating: nil, count: names.count)
+    /// - Parameter lastKey: the key of the connection's last call: the same key read again is that string, not a copy.
+    init(_ headers: HTTPHeaderLines, lastKey: String? = nil) {
+        var sawAuthorization = false, sawAPIKey = false
+        var bearer: String?, apiKey: String?
+        var version: String?, beta: String?
         headers.each { name, value in
             func text() -> String { String(decoding: value, as: UTF8.self) }
             switch name.count {
-            case 13 where authorization == nil && HTTPBytes.equalIgnoringCase(name, "authorization"): authorization = text()
-            case 9 where apiKey == nil && HTTPBytes.equalIgnoringCase(name, "x-api-key"): apiKey = text()
+            case 13 where !sawAuthorization && HTTPBytes.equalIgnoringCase(name, "authorization"):
+                sawAuthorization = true
+                if value.count > 7, zip(value.prefix(7), "bearer ".utf8).allSatisfy({ $0 | 0x20 == $1 }) {
+                    bearer = Self.key(value.dropFirst(7), last: lastKey)
+                }
+            case 9 where !sawAPIKey && HTTPBytes.equalIgnoringCase(name, "x-api-key"):
+                sawAPIKey = true
+                apiKey = Self.key(value[...], last: lastKey)
             case 15 where HTTPBytes.equalIgnoringCase(name, "x-forwarded-for"):
                 forwardedFor = forwardedFor.map { $0 + ", " + text() } ?? text()
-            default:
-                for index in names.indices where anthropicValues[index] == nil && HTTPBytes.equalIgnoringCase(name, names[index]) {
-                    anthropicValues[index] = text()
-                }
+            case 17 where version == nil && HTTPBytes.equalIgnoringCase(name, "anthropic-version"): version = text()
+            case 14 where beta == nil && HTTPBytes.equalIgnoringCase(name, "anthropic-beta"): beta = text()
+            default: break
             }
         }
-        for index in names.indices { if let value = anthropicValues[index] { anthropic.append((names[index], value)) } }
+        key = bearer ?? apiKey
+        if let version { anthropic.append(("anthropic-version", version)) }
+        if let beta { anthropic.append(("anthropic-beta", beta)) }
+    }
+
+    /// `bytes` without the spaces and tabs around them; `last` itself when they spell it.
+    private static func key(_ bytes: Slice<UnsafeRawBufferPointer>, last: String?) -> String {
+        var trimmed = bytes
+        while let first = trimmed.first, first == 0x20 || first == 0x09 { trimmed = trimmed.dropFirst() }
+        while let end = trimmed.last, end == 0x20 || end == 0x09 { trimmed = trimmed.dropLast() }
+        if let last, last.utf8.elementsEqual(trimmed) { return last }
+        return String(decoding: trimmed, as: UTF8.self)
     }
 }
 
