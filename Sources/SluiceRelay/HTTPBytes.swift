@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOHTTP1
 
@@ -10,9 +17,17 @@ package enum HTTPBytes {
         package init(_ why: String) { self.why = why }
     }
 
+    /// Where `byte` first is in `bytes`, at or after `from` (memchr: a head is searched a word at a time).
+    @inline(__always) package static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from: Int = 0) -> Int? {
+        guard from < bytes.count, let base = bytes.baseAddress, let found = memchr(base + from, Int32(byte), bytes.count - from) else {
+            return nil
+        }
+        return base.distance(to: UnsafeRawPointer(found))
+    }
+
     /// One line, without its CR LF (or lone LF), once it is whole; fails when it is longer than `limit`.
     package static func line(_ buffer: inout ByteBuffer, limit: Int, what: String) throws(Malformed) -> ByteBuffer? {
-        let newline = buffer.withUnsafeReadableBytes { $0.firstIndex(of: UInt8(ascii: "\n")) }
+        let newline = buffer.withUnsafeReadableBytes { index(of: UInt8(ascii: "\n"), in: $0) }
         guard let newline else {
             if buffer.readableBytes > limit { throw Malformed("\(what) is too long") }
             return nil
@@ -31,7 +46,7 @@ package enum HTTPBytes {
     package static func headEnd(_ buffer: ByteBuffer, from: Int) -> (end: Int?, resume: Int) {
         buffer.withUnsafeReadableBytes { bytes in
             var index = max(from, 0)
-            while index < bytes.count, let newline = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) {
+            while index < bytes.count, let newline = Self.index(of: UInt8(ascii: "\n"), in: bytes, from: index) {
                 // The head ends at an empty line: LF right after LF, or after CR LF.
                 if newline + 1 < bytes.count, bytes[newline + 1] == UInt8(ascii: "\n") { return (newline + 2, 0) }
                 if newline + 2 < bytes.count, bytes[newline + 1] == UInt8(ascii: "\r"), bytes[newline + 2] == UInt8(ascii: "\n") {
@@ -154,31 +169,34 @@ package enum HTTPBytes {
         var framing = Framing()
         var start = 0
         while start < lines.count {
-            let end = lines[start...].firstIndex(of: UInt8(ascii: "\n")) ?? lines.count
+            let end = index(of: UInt8(ascii: "\n"), in: lines, from: start) ?? lines.count
             let line = UnsafeRawBufferPointer(rebasing: lines[start..<end])
             start = end + 1
             if line.isEmpty || (line.count == 1 && line[0] == UInt8(ascii: "\r")) { break }
             guard line[0] != UInt8(ascii: " "), line[0] != UInt8(ascii: "\t") else { throw Malformed("a header line is folded") }
             guard let (name, value) = split(line) else { throw Malformed("a header line has no name") }
-            guard !value.contains(0) else { throw Malformed("a header holds a NUL") }
-            if equalIgnoringCase(name, "content-length") {
+            guard index(of: 0, in: value) == nil else { throw Malformed("a header holds a NUL") }
+            // The four names have four lengths: the length picks the one name to compare.
+            switch name.count {
+            case 14 where equalIgnoringCase(name, "content-length"):
                 guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
                     throw Malformed("Content-Length is not a number")
                 }
                 let length = value.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
                 if let earlier = framing.length, earlier != length { throw Malformed("two different Content-Length headers") }
                 framing.length = length
-            } else if equalIgnoringCase(name, "transfer-encoding") {
+            case 17 where equalIgnoringCase(name, "transfer-encoding"):
                 var chunked = false
                 forEachToken(value) { chunked = equalIgnoringCase($0, "chunked") }
                 framing.chunked = chunked
-            } else if equalIgnoringCase(name, "connection") {
+            case 10 where equalIgnoringCase(name, "connection"):
                 forEachToken(value) { token in
                     if equalIgnoringCase(token, "close") { framing.close = true }
                     if equalIgnoringCase(token, "keep-alive") { framing.keepAlive = true }
                 }
-            } else if equalIgnoringCase(name, "expect") {
+            case 6 where equalIgnoringCase(name, "expect"):
                 if equalIgnoringCase(value, "100-continue") { framing.expectContinue = true }
+            default: break
             }
         }
         return framing
@@ -312,7 +330,7 @@ public struct HTTPHeaderLines: Sendable {
         lines.withUnsafeReadableBytes { bytes in
             var start = 0
             while start < bytes.count {
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+                let end = HTTPBytes.index(of: UInt8(ascii: "\n"), in: bytes, from: start) ?? bytes.count
                 let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
                 if let (name, value) = HTTPBytes.split(line) { body(name, value) }
                 start = end + 1

@@ -95,7 +95,7 @@ struct HTTPRequestReader {
         var result: Result<RequestHead, Failure>!
         head.withUnsafeReadableBytes { bytes in
             result = Result { () throws(Failure) -> RequestHead in
-                guard let lineEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) else { throw Failure(status: .badRequest, why: "No request line") }
+                guard let lineEnd = HTTPBytes.index(of: UInt8(ascii: "\n"), in: bytes) else { throw Failure(status: .badRequest, why: "No request line") }
                 var line = UnsafeRawBufferPointer(rebasing: bytes[..<lineEnd])
                 if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line[..<(line.count - 1)]) }
                 guard let firstSpace = line.firstIndex(of: UInt8(ascii: " ")), firstSpace > 0,

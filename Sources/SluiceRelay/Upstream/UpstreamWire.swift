@@ -176,7 +176,7 @@ struct UpstreamAnswerParser {
         head.withUnsafeReadableBytes { bytes in
             do throws(UpstreamError) {
                 // The status line: HTTP/1.x SP 3DIGIT [SP reason]
-                guard let firstEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) else { throw .malformed("no status line") }
+                guard let firstEnd = HTTPBytes.index(of: UInt8(ascii: "\n"), in: bytes) else { throw .malformed("no status line") }
                 let status = UnsafeRawBufferPointer(rebasing: bytes[..<firstEnd])
                 guard status.count >= 12, status.starts(with: "HTTP/1.".utf8), status[8] == UInt8(ascii: " "),
                       status[7] == UInt8(ascii: "0") || status[7] == UInt8(ascii: "1") else {
