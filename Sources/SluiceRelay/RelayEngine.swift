@@ -122,7 +122,7 @@ public final class RelayEngine: Sendable {
     }
 
     /// The groups a token may use, in order: its primary group (or its owner's), then its fallback groups.
-    func groups(of token: Token, owner: UserCache.Entry?, snapshot: Catalog.Snapshot) -> [Group] {
+    static func groups(of token: Token, owner: UserCache.Entry?, snapshot: Catalog.Snapshot) -> [Group] {
         let primary = token.group.isEmpty ? (owner?.group ?? Group.defaultName) : token.group
         if token.fallbackGroups.isEmpty { return snapshot.groups[primary].map { [$0] } ?? [] }
         var seen = Set<String>()
@@ -135,8 +135,41 @@ public final class RelayEngine: Sendable {
     nonisolated(nonsending) func admit(_ request: RelayRequest) async throws(RelayError) -> Admitted {
         let started = ContinuousClock.now
         let (cached, owner) = try await authenticate(key: request.key, clientIP: request.clientIP, keyDigest: request.keyDigest)
+        // What can be decided without waiting is decided in a plain function: its values stay on the thread's stack
+        // instead of in the task's memory.
+        let terms = try Self.terms(of: request, cached: cached, owner: owner, snapshot: catalog.snapshot)
+        if !terms.limits.isEmpty { try await admitRates(terms.limits) }
         let token = cached.token
-        // The body: validated in one pass that reads only the fields admission needs.
+        let reservation: Reservation
+        do {
+            reservation = try await ledger.reserve(tokenId: token.id, tokenCapped: !token.unlimitedQuota,
+                                                   userId: token.independent ? nil : token.userId, amount: terms.worst)
+        } catch {
+            throw Self.refusal(error, worst: terms.worst)
+        }
+        return Admitted(request: request, token: token, userId: token.userId, summary: terms.summary, model: terms.model,
+                        stream: terms.summary.stream ?? false, groups: terms.groups, price: terms.price, reservation: reservation,
+                        promptEstimate: terms.promptEstimate, rateKeys: terms.limits.isEmpty ? [] : terms.limits.map(\.key),
+                        firstGroupLimited: terms.groups[0].limited, started: started, createdAt: Clock.nowSeconds())
+    }
+
+    /// What admission decides from the request and the token alone.
+    struct Terms {
+        let summary: RequestSummary
+        let model: String
+        let groups: [Group]
+        let price: ModelPrice
+        /// The rate limits that are set: the first group's per key holder, and the token's own.
+        let limits: [RateLimiter.Limit]
+        let promptEstimate: Int
+        /// The most the call can cost: what is reserved.
+        let worst: Int64
+    }
+
+    /// The body read (only the fields admission needs), the model allowed, the groups, the price, the limits and the
+    /// worst cost.
+    static func terms(of request: RelayRequest, cached: CachedToken, owner: UserCache.Entry?, snapshot: Catalog.Snapshot) throws(RelayError) -> Terms {
+        let token = cached.token
         let scanned: RequestSummary?
         do {
             scanned = try RequestSummary.scan(request.body)
@@ -147,11 +180,9 @@ public final class RelayEngine: Sendable {
         }
         guard let summary = scanned else { throw .invalidRequest("The request body must be a JSON object") }
         guard let model = summary.model, !model.isEmpty else { throw .invalidRequest("model is required") }
-        let stream = summary.stream ?? false
         if request.endpoint == .messages || request.endpoint == .chatCompletions, !summary.messagesIsArray { throw .invalidRequest("messages is required") }
         // Model whitelist of the token, then of its groups.
         if token.modelLimitsEnabled, !cached.modelLimits.contains(model) { throw .modelNotAllowed(model) }
-        let snapshot = catalog.snapshot
         let groups = groups(of: token, owner: owner, snapshot: snapshot).filter { $0.allows(model: model) }
         guard !groups.isEmpty else { throw .modelNotAllowed(model) }
         // Price.
@@ -163,14 +194,12 @@ public final class RelayEngine: Sendable {
             throw RelayError(status: 400, code: "model_call_price_unset", type: "invalid_request_error",
                              message: "This API key is billed per call, but model '\(model)' has no call price")
         }
-        // Rate limits: the first group's per key holder, and the token's own; only those that are set have a window
-        // (and a key to build) at all.
+        // Rate limits: only those that are set have a window (and a key to build) at all.
         var limits: [RateLimiter.Limit] = []
-        if groups[0].limited { limits.append(Self.groupLimit(groups[0], token: token)) }
+        if groups[0].limited { limits.append(groupLimit(groups[0], token: token)) }
         if token.rpm > 0 || token.tpm > 0 {
             limits.append(RateLimiter.Limit(key: "t:\(token.id)", rpm: token.rpm, tpm: token.tpm, label: "this API key"))
         }
-        if !limits.isEmpty { try await admitRates(limits) }
         // Reservation: the worst case over the groups that may serve.
         let maxRatio = groups.map(\.ratio).max() ?? .one
         let promptEstimate = request.body.readableBytes / 3 + 8
@@ -183,21 +212,16 @@ public final class RelayEngine: Sendable {
                 : (summary.maxCompletionTokens ?? summary.maxTokens ?? price.maxOutputTokens)
             worst = Pricing.usageCost(promptTokens: promptEstimate, completionTokens: max(0, maxTokens), price: price, ratio: maxRatio)
         }
-        let reservation: Reservation
-        do {
-            reservation = try await ledger.reserve(tokenId: token.id, tokenCapped: !token.unlimitedQuota,
-                                                   userId: token.independent ? nil : token.userId, amount: worst)
-        } catch {
-            switch error {
-            case .tokenExhausted: throw .tokenExhausted()
-            case .tokenInsufficient: throw .insufficientQuota("This API key's remaining quota cannot cover this call (needs up to \(worst) units)")
-            case .userInsufficient: throw .insufficientQuota("Your balance cannot cover this call (needs up to \(worst) units)")
-            }
+        return Terms(summary: summary, model: model, groups: groups, price: price, limits: limits, promptEstimate: promptEstimate, worst: worst)
+    }
+
+    /// The caller's error for a reservation the ledger refused.
+    static func refusal(_ error: ReservationFailure, worst: Int64) -> RelayError {
+        switch error {
+        case .tokenExhausted: .tokenExhausted()
+        case .tokenInsufficient: .insufficientQuota("This API key's remaining quota cannot cover this call (needs up to \(worst) units)")
+        case .userInsufficient: .insufficientQuota("Your balance cannot cover this call (needs up to \(worst) units)")
         }
-        return Admitted(request: request, token: token, userId: token.userId, summary: summary, model: model, stream: stream, groups: groups,
-                        price: price, reservation: reservation, promptEstimate: promptEstimate,
-                        rateKeys: limits.isEmpty ? [] : limits.map(\.key), firstGroupLimited: groups[0].limited,
-                        started: started, createdAt: Clock.nowSeconds())
     }
 
     /// A group's limit for a key holder: the token's user, or an independent token itself.
