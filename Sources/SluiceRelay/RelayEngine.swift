@@ -277,19 +277,13 @@ public final class RelayEngine: Sendable {
         var lastError: String?
         var rateRefusal: RelayError?
         for (index, group) in call.groups.enumerated() {
-            if index > 0, group.limited {
+            if index > 0, group.limited, let refusal = await admitFallback(group, call: call) {
                 // A fallback group serves only within its own limits for this key holder.
-                do {
-                    try await admitRates([Self.groupLimit(group, token: call.token)])
-                } catch {
-                    rateRefusal = error
-                    lastError = error.message
-                    continue
-                }
+                rateRefusal = refusal
+                lastError = refusal.message
+                continue
             }
-            var candidates = ordered(snapshot.channels(group: group.name, model: call.model).filter { supports($0, call.request.endpoint) })
-            if let limit = settings.channelsPerGroup { candidates = Array(candidates.prefix(limit)) }
-            for channel in candidates {
+            for channel in candidates(group, call: call, snapshot: snapshot) {
                 guard health.admits(channel.id) else {
                     lastError = resting(channel)
                     continue
@@ -310,6 +304,23 @@ public final class RelayEngine: Sendable {
             }
         }
         return unserved(call, lastError: lastError, rateRefusal: rateRefusal)
+    }
+
+    /// The channels of `group` to try for `call`, in order.
+    func candidates(_ group: Group, call: Admitted, snapshot: Catalog.Snapshot) -> [Channel] {
+        let candidates = ordered(snapshot.channels(group: group.name, model: call.model).filter { supports($0, call.request.endpoint) })
+        guard let limit = settings.channelsPerGroup else { return candidates }
+        return Array(candidates.prefix(limit))
+    }
+
+    /// Counts the call against a fallback group's limits; the refusal when it is at them.
+    nonisolated(nonsending) func admitFallback(_ group: Group, call: Admitted) async -> RelayError? {
+        do {
+            try await admitRates([Self.groupLimit(group, token: call.token)])
+            return nil
+        } catch {
+            return error
+        }
     }
 
     // The cold ends of routing, out of line: what an async function holds lives in its task's memory for the whole
@@ -385,33 +396,44 @@ public final class RelayEngine: Sendable {
         } catch {
             return .failed(Self.describe(error))
         }
-        let status = response.status
-        if status >= 500 || status == 429 || status == 401 || status == 403 || status == 404 || status == 408 {
-            let text = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
-            return .failed("HTTP \(status) \(text.prefix(200))")
-        }
-        let contentType = response.headers.first(name: "content-type") ?? ""
-        if status >= 400 {
-            // The request itself was refused (400, 413, 422...): answered in the caller's format.
-            let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
-            return .clientError(.complete(status: status, headers: [("Content-Type", "application/json")],
-                                          body: plan.translateError(body, status: status)))
-        }
-        var headers = [("X-Sluice-Group", group.name), ("X-Sluice-Channel", String(channel.id))]
-        headers.reserveCapacity(4)
-        if call.stream, contentType.contains("text/event-stream") {
+        if response.status >= 400 { return await refused(response, plan: plan) }
+        if call.stream, (response.headers.first(name: "content-type") ?? "").contains("text/event-stream") {
             let relay = StreamRelay(engine: self, call: call, channel: channel, group: group, plan: plan, body: response.body)
-            headers.append(("Content-Type", "text/event-stream"))
-            headers.append(("Cache-Control", "no-cache"))
-            return .done(.stream(status: 200, headers: headers, relay))
+            return .done(.stream(status: 200, headers: Self.answerHeaders(group: group, channel: channel, stream: true), relay))
         }
         // A whole answer.
         let bytes: ByteBuffer
         do { bytes = try await response.body.collect(upTo: settings.maxResponseBytes) } catch { return .failed("reading the answer: \(Self.describe(error))") }
         guard let (usage, out) = Self.read(bytes, call: call, plan: plan) else { return .failed("the upstream answered malformed JSON") }
         await settle(call, channel: channel, group: group, usage: usage, stream: false)
-        headers.append(("Content-Type", "application/json"))
-        return .done(.complete(status: status, headers: headers, body: out))
+        return .done(.complete(status: response.status, headers: Self.answerHeaders(group: group, channel: channel, stream: false), body: out))
+    }
+
+    /// An answer of 400 or more: a failure to try on another channel (5xx, 429, 401, 403, 404, 408), else the request
+    /// itself refused (400, 413, 422...), answered in the caller's format. Apart from `attempt`, so that its values
+    /// take task memory only when an upstream refuses.
+    nonisolated(nonsending) func refused(_ response: UpstreamResponse, plan: UpstreamPlan) async -> Attempt {
+        let status = response.status
+        if status >= 500 || status == 429 || status == 401 || status == 403 || status == 404 || status == 408 {
+            let text = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
+            return .failed("HTTP \(status) \(text.prefix(200))")
+        }
+        let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+        return .clientError(.complete(status: status, headers: [("Content-Type", "application/json")],
+                                      body: plan.translateError(body, status: status)))
+    }
+
+    /// The headers of an answer `channel` gave.
+    static func answerHeaders(group: Group, channel: Channel, stream: Bool) -> [(String, String)] {
+        var headers = [("X-Sluice-Group", group.name), ("X-Sluice-Channel", String(channel.id))]
+        headers.reserveCapacity(4)
+        if stream {
+            headers.append(("Content-Type", "text/event-stream"))
+            headers.append(("Cache-Control", "no-cache"))
+        } else {
+            headers.append(("Content-Type", "application/json"))
+        }
+        return headers
     }
 
     /// The request to `channel`: the plan's body and path, with the channel's credentials.
