@@ -232,6 +232,49 @@ import Testing
         await database.shutdown()
     }
 
+    /// A range that starts or ends inside an hour and covers most of it is counted as the hour's total less the rest
+    /// of the hour: rows on every second around the cut, filters with and without their own range, equal the rows.
+    @Test(arguments: Backend.all)
+    func mostOfAnHourIsCountedAsTheHourLessTheRest(_ backend: Backend) async throws {
+        var rng = SplitMix64(seed: 7)
+        let env = try await TestEnvironment.make(backend)
+        let database = try env.openDatabase()
+        try await database.migrate()
+        let hour = Self.firstHour + 5 * 3600
+        let cuts: [Int64] = [1, 1799, 1800, 1801, 2400, 3598]
+        var seconds: [Int64] = [0, 3599]
+        for cut in cuts { seconds += [cut - 1, cut, cut + 1] }
+        for _ in 0..<200 { seconds.append(Int64.random(in: 0..<3600, using: &rng)) }
+        var entries: [LogEntry] = []
+        for second in seconds + [-1, 3600] {  // and a row on each side of the hour
+            var entry = Self.randomEntry(&rng)
+            entry.createdAt = hour + second
+            entries.append(entry)
+        }
+        let writer = LedgerWriter(database: database, instanceId: "test", logger: Logger(label: "test"))
+        writer.append { $0.logs.append(contentsOf: entries) }
+        try await writer.flush()
+        let store = LogStore(database: database)
+        for cut in cuts {
+            let ranges: [(Int64?, Int64?)] = [(hour + cut, nil), (nil, hour + cut), (hour + cut, hour + 3599), (hour, hour + cut),
+                                                (hour + cut, hour + cut + 1799), (hour + cut - 1800, hour + cut)]
+            for (start, end) in ranges {
+                for type in [nil, LogEntry.Kind.consume] {
+                    var filter = LogFilter()
+                    filter.start = start
+                    filter.end = end
+                    filter.type = type
+                    let plain = Self.plainWhere(filter)
+                    let expected = try await database.withSQL { sql in
+                        try await sql.raw("SELECT COUNT(*) AS n FROM logs WHERE \(plain)").first()?.decode(column: "n", as: Int.self) ?? 0
+                    }
+                    #expect(try await store.list(filter, page: Page(number: 1, size: 5)).total == expected, "\(Self.describe(filter))")
+                }
+            }
+        }
+        await database.shutdown()
+    }
+
     @Test(arguments: Backend.all)
     func theTokenCountFollowsEveryWayATokenComesAndGoes(_ backend: Backend) async throws {
         let env = try await TestEnvironment.make(backend)
