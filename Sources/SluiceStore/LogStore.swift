@@ -94,10 +94,10 @@ public struct LogStore: Sendable {
 
     /// A page of log rows, newest first, and the exact number of rows that match.
     ///
-    /// The total adds up the whole days and hours of the time range in `log_days` and `log_hours` and counts the rows
-    /// of the partial hours at either end in `logs`. The same totals, per day and then per hour, locate the page: only
-    /// the hours that hold its rows are read from `logs`, so neither a deep page nor a filter that few rows match walks
-    /// the rows before the page.
+    /// The total adds up the whole days, hours and minutes of the time range in `log_days`, `log_hours` and
+    /// `log_minutes` and counts the rows of the partial minutes at either end in `logs`. The same totals, per day, hour
+    /// and minute, locate the page: only the minutes that hold its rows are read from `logs`, so neither a deep page nor
+    /// a filter that few rows match walks the rows before the page.
     public func list(_ filter: LogFilter, page: Page) async throws -> (items: [LogEntry], total: Int) {
         let plan = LogPlan(filter, dialect: database.dialect)
         if plan.matchesNothing { return ([], 0) }
@@ -225,7 +225,7 @@ public struct LogStore: Sendable {
         }
     }
 
-    /// Totals of charged calls: whole days and hours from the totals, partial hours from `logs`.
+    /// Totals of charged calls: whole days, hours and minutes from the totals, partial minutes from `logs`.
     public func totals(_ filter: LogFilter) async throws -> UsageTotals {
         let plan = LogPlan(filter, dialect: database.dialect, consumeOnly: true)
         if plan.matchesNothing { return UsageTotals(count: 0, promptTokens: 0, completionTokens: 0, quota: 0) }

@@ -1,9 +1,10 @@
 import SQLKit
 import SluiceCore
 
-/// One level of the call log's totals: `log_days` and `log_hours` hold rows, tokens and quota per user, token, token
-/// name, model, type and day or hour (absent ids are 0). Every writer of `logs` adds its rows to both in the same
-/// transaction, so the totals are exact; queries take whole days and hours from here and only partial hours from `logs`.
+/// One level of the call log's totals: `log_days`, `log_hours` and `log_minutes` hold rows, tokens and quota per user,
+/// token, token name, model, type and day, hour or minute (absent ids are 0). Every writer of `logs` adds its rows to
+/// all three in the same transaction, so the totals are exact; queries take whole days, hours and minutes from here and
+/// only the seconds of a partial minute from `logs`.
 struct LogTotals: Sendable, Hashable {
     let table: String
     /// The column of the bucket: the unix second its day or hour starts (UTC).
@@ -12,8 +13,9 @@ struct LogTotals: Sendable, Hashable {
 
     static let days = LogTotals(table: "log_days", column: "day", seconds: 86400)
     static let hours = LogTotals(table: "log_hours", column: "hour", seconds: 3600)
+    static let minutes = LogTotals(table: "log_minutes", column: "minute", seconds: 60)
     /// The levels, coarsest first.
-    static let levels = [days, hours]
+    static let levels = [days, hours, minutes]
 
     /// The start of the bucket of `time` (rounded down), as `created_at - (created_at % 3600 + 3600) % 3600` in SQL.
     func bucket(of time: Int64) -> Int64 { time - (time % seconds + seconds) % seconds }
@@ -238,16 +240,16 @@ struct LogPlan {
 
     /// The number of rows that match in `span`.
     func count(_ span: LogSpan, on sql: any SQLDatabase) async throws -> Int {
-        let hours = LogTotals.hours
-        if span.level == nil, let from = span.from, let through = span.through, hours.bucket(of: from) == hours.bucket(of: through),
-           through - from + 1 > hours.seconds / 2 {
-            // Most of one hour: the hour's total less the rows of the rest of it (counted without the filter's own
-            // time range), so that no more than half an hour of rows is ever counted one by one.
-            let start = hours.bucket(of: from), end = start + hours.seconds - 1
+        let finest = LogTotals.levels[LogTotals.levels.count - 1]
+        if span.level == nil, let from = span.from, let through = span.through, finest.bucket(of: from) == finest.bucket(of: through),
+           through - from + 1 > finest.seconds / 2 {
+            // Most of one bucket of the finest level: its total less the rows of the rest of it (counted without the
+            // filter's own time range), so that no more than half a bucket of rows is ever counted one by one.
+            let start = finest.bucket(of: from), end = start + finest.seconds - 1
             var rest = self
             rest.filter.start = nil
             rest.filter.end = nil
-            var total = try await count(LogSpan(level: hours, from: start, through: end), on: sql)
+            var total = try await count(LogSpan(level: finest, from: start, through: end), on: sql)
             if from > start { total -= try await rest.count(LogSpan(level: nil, from: start, through: from - 1), on: sql) }
             if through < end { total -= try await rest.count(LogSpan(level: nil, from: through + 1, through: end), on: sql) }
             return max(0, total)

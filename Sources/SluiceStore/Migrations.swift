@@ -243,6 +243,20 @@ public enum Schema {
             "ALTER TABLE users ADD COLUMN token_count BIGINT NOT NULL DEFAULT 0",
             "UPDATE users SET token_count = (SELECT COUNT(*) FROM tokens WHERE tokens.user_id = users.id)",
         ]),
+        Migration(version: 6, name: "log totals by the minute", statements: [
+            // The finest level of totals: a range that starts or ends inside an hour counts at most a minute's rows
+            // one by one, however busy the hour (LogTotals).
+            totalsTable("log_minutes", bucket: "minute"),
+            "CREATE INDEX log_minutes_token ON log_minutes (token_id, minute)",
+            "CREATE INDEX log_minutes_time ON log_minutes (minute)",
+            """
+            INSERT INTO log_minutes (user_id, minute, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota)
+            SELECT COALESCE(user_id, 0), created_at - (created_at % 60 + 60) % 60, COALESCE(token_id, 0), token_name, model_name, type,
+                   COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
+            FROM logs
+            GROUP BY COALESCE(user_id, 0), created_at - (created_at % 60 + 60) % 60, COALESCE(token_id, 0), token_name, model_name, type
+            """,
+        ]),
     ]
 }
 

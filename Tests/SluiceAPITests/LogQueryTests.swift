@@ -7,7 +7,7 @@ import SluiceCore
 import SluiceTestSupport
 import Testing
 
-/// Log pages, totals and hourly usage come from the hourly totals (`log_hours`) and the partial hours of `logs`; they
+/// Log pages, totals and hourly usage come from the totals by the day, hour and minute and the partial minutes of `logs`; they
 /// must equal what counting and grouping every row gives, for any filter, page and time range, on every backend.
 /// Token lists take their total from the owner's token count, which must follow every way a token comes and goes.
 @Suite struct LogQueryTests {
@@ -232,10 +232,11 @@ import Testing
         await database.shutdown()
     }
 
-    /// A range that starts or ends inside an hour and covers most of it is counted as the hour's total less the rest
-    /// of the hour: rows on every second around the cut, filters with and without their own range, equal the rows.
+    /// A range cut inside an hour is counted from the totals by the minute, and inside a minute that it mostly covers
+    /// as the minute's total less the rest: rows on every second around the cuts, filters with and without their own
+    /// range, equal counting the rows.
     @Test(arguments: Backend.all)
-    func mostOfAnHourIsCountedAsTheHourLessTheRest(_ backend: Backend) async throws {
+    func aRangeCutInsideAnHourIsCountedFromItsMinutes(_ backend: Backend) async throws {
         var rng = SplitMix64(seed: 7)
         let env = try await TestEnvironment.make(backend)
         let database = try env.openDatabase()

@@ -345,9 +345,9 @@ def cmd_coldkeys(args):
 
 def cmd_logs(args):
     """Fills the logs table to `rows` rows in one SQL statement (a recursive CTE), as the group-commit writer would:
-    consume rows of the user's first ten keys over three models, one a second going back from now. The hourly and
-    daily totals (`log_hours`, `log_days`) get the new rows too, as the writer adds them in the same transaction: one
-    upsert row per user, hour (or day), token, token name, model and type."""
+    consume rows of the user's first ten keys over three models, one a second going back from now. The totals by the
+    minute, hour and day (`log_minutes`, `log_hours`, `log_days`) get the new rows too, as the writer adds them in the
+    same transaction: one upsert row per user, minute (or hour, or day), token, token name, model and type."""
     db = sqlite3.connect(args.db, timeout=60)
     have = db.execute("SELECT COUNT(*) FROM logs").fetchone()[0]
     last_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM logs").fetchone()[0]
@@ -369,7 +369,7 @@ def cmd_logs(args):
                    9 + x % 50, 9 + x % 200, 14 + x % 80, 1 + x % 900, x % 2, '127.0.0.1', '',
                    printf('bulk-%08d', x), 1
             FROM n""")
-        for table, column, seconds in (("log_hours", "hour", 3600), ("log_days", "day", 86400)):
+        for table, column, seconds in (("log_minutes", "minute", 60), ("log_hours", "hour", 3600), ("log_days", "day", 86400)):
             db.execute(f"""
                 INSERT INTO {table} (user_id, {column}, token_id, token_name, model_name, type, count, prompt_tokens,
                                      completion_tokens, quota)

@@ -27,8 +27,9 @@ public struct LedgerCheck: Sendable {
     /// Checks, for every token: `used_quota` equals the sum of its charged calls, nothing is negative, and `leased`
     /// equals the leases instances hold on it; for every user likewise with the calls charged to their balance.
     /// `activeInstances` false (the default) also expects no lease at all: run it with every instance stopped.
-    /// Then: every row of `log_hours` equals the rows of `logs` it counts (and no logged hour is missing), every row of
-    /// `log_days` the hours it adds up, and each user's `token_count` the tokens they own.
+    /// Then: every row of `log_minutes` equals the rows of `logs` it counts (and no logged minute is missing), every row
+    /// of `log_hours` the minutes it adds up, every row of `log_days` the hours, and each user's `token_count` the tokens
+    /// they own.
     public func run(expectNoLeases: Bool = false) async throws -> Report {
         try await database.withSQL { sql in
             var report = Report()
@@ -61,14 +62,22 @@ public struct LedgerCheck: Sendable {
                     report.problems.append(Problem(subject: "user \(id)", detail: "token_count \(counted) but owns \(owned) tokens"))
                 }
             }
-            // The hourly totals against the rows, the daily totals against the hourly: the keys and sums of each
-            // side that the other lacks.
-            let hourOfRow = "created_at - (created_at % 3600 + 3600) % 3600", dayOfHour = "hour - (hour % 86400 + 86400) % 86400"
-            let rowsByHour = """
-                SELECT COALESCE(user_id, 0) AS user_id, \(hourOfRow) AS bucket, COALESCE(token_id, 0) AS token_id, token_name, model_name, type,
+            // The totals by the minute against the rows, the hourly against those by the minute, the daily against
+            // the hourly: the keys and sums of each side that the other lacks.
+            let minuteOfRow = "created_at - (created_at % 60 + 60) % 60", hourOfMinute = "minute - (minute % 3600 + 3600) % 3600"
+            let dayOfHour = "hour - (hour % 86400 + 86400) % 86400"
+            let rowsByMinute = """
+                SELECT COALESCE(user_id, 0) AS user_id, \(minuteOfRow) AS bucket, COALESCE(token_id, 0) AS token_id, token_name, model_name, type,
                        COUNT(*) AS count, CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens,
                        CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, CAST(SUM(quota) AS BIGINT) AS quota
-                FROM logs GROUP BY COALESCE(user_id, 0), \(hourOfRow), COALESCE(token_id, 0), token_name, model_name, type
+                FROM logs GROUP BY COALESCE(user_id, 0), \(minuteOfRow), COALESCE(token_id, 0), token_name, model_name, type
+                """
+            let minutes = "SELECT user_id, minute AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_minutes"
+            let minutesByHour = """
+                SELECT user_id, \(hourOfMinute) AS bucket, token_id, token_name, model_name, type, CAST(SUM(count) AS BIGINT) AS count,
+                       CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens,
+                       CAST(SUM(quota) AS BIGINT) AS quota
+                FROM log_minutes GROUP BY user_id, \(hourOfMinute), token_id, token_name, model_name, type
                 """
             let hours = "SELECT user_id, hour AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_hours"
             let hoursByDay = """
@@ -78,7 +87,8 @@ public struct LedgerCheck: Sendable {
                 FROM log_hours GROUP BY user_id, \(dayOfHour), token_id, token_name, model_name, type
                 """
             let days = "SELECT user_id, day AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_days"
-            let comparisons = [("log hour", rowsByHour, "logs", hours, "log_hours"), ("log day", hoursByDay, "log_hours", days, "log_days")]
+            let comparisons = [("log minute", rowsByMinute, "logs", minutes, "log_minutes"), ("log hour", minutesByHour, "log_minutes", hours, "log_hours"),
+                               ("log day", hoursByDay, "log_hours", days, "log_days")]
             for (subject, counted, countedName, stored, storedName) in comparisons {
                 for (query, side) in [("\(counted) EXCEPT \(stored)", countedName), ("\(stored) EXCEPT \(counted)", storedName)] {
                     for row in try await sql.raw("\(unsafeRaw: query)").all() {
