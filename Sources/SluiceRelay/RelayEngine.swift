@@ -232,21 +232,21 @@ public final class RelayEngine: Sendable {
 
     /// Counts the call against its rate limits: in memory on one instance, in shared windows across instances.
     nonisolated(nonsending) func admitRates(_ limits: [RateLimiter.Limit]) async throws(RelayError) {
-        let active = limits.filter { $0.rpm > 0 || $0.tpm > 0 }
-        guard !active.isEmpty else { return }
+        // Callers pass only limits that are set (`Terms`, a fallback group that is `limited`).
+        guard !limits.isEmpty else { return }
         guard let sharedRates else {
-            do { try rateLimiter.admit(active) } catch { throw .rateLimited(error.message, retryAfter: error.retryAfter) }
+            do { try rateLimiter.admit(limits) } catch { throw .rateLimited(error.message, retryAfter: error.retryAfter) }
             return
         }
         let now = Clock.nowSeconds()
         let refusal: (index: Int, byTokens: Bool, oldest: Int64)?
         do {
-            refusal = try await sharedRates.admit(active.map { SharedRateWindows.Check(key: $0.key, rpm: $0.rpm, tpm: $0.tpm) }, now: now)
+            refusal = try await sharedRates.admit(limits.map { SharedRateWindows.Check(key: $0.key, rpm: $0.rpm, tpm: $0.tpm) }, now: now)
         } catch {
             throw RelayError(status: 503, code: "storage_unavailable", type: "server_error", message: "Rate limits cannot be checked right now; try again")
         }
         if let refusal {
-            let limit = active[refusal.index]
+            let limit = limits[refusal.index]
             let text = refusal.byTokens ? "\(limit.tpm) tokens per minute" : "\(limit.rpm) requests per minute"
             throw .rateLimited("Rate limit reached: \(text) for \(limit.label)", retryAfter: max(1, Int(refusal.oldest + 60 - now)))
         }

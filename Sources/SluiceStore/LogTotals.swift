@@ -20,6 +20,9 @@ struct LogTotals: Sendable, Hashable {
     /// The start of the bucket of `time` (rounded down), as `created_at - (created_at % 3600 + 3600) % 3600` in SQL.
     func bucket(of time: Int64) -> Int64 { time - (time % seconds + seconds) % seconds }
 
+    /// `bucket(of:)` in SQL, of the column `time`.
+    func bucketSQL(of time: String) -> String { "\(time) - (\(time) % \(seconds) + \(seconds)) % \(seconds)" }
+
     struct Key: Hashable, Comparable {
         var userId: Int64
         var bucket: Int64
@@ -240,20 +243,6 @@ struct LogPlan {
 
     /// The number of rows that match in `span`.
     func count(_ span: LogSpan, on sql: any SQLDatabase) async throws -> Int {
-        let finest = LogTotals.levels[LogTotals.levels.count - 1]
-        if span.level == nil, let from = span.from, let through = span.through, finest.bucket(of: from) == finest.bucket(of: through),
-           through - from + 1 > finest.seconds / 2 {
-            // Most of one bucket of the finest level: its total less the rows of the rest of it (counted without the
-            // filter's own time range), so that no more than half a bucket of rows is ever counted one by one.
-            let start = finest.bucket(of: from), end = start + finest.seconds - 1
-            var rest = self
-            rest.filter.start = nil
-            rest.filter.end = nil
-            var total = try await count(LogSpan(level: finest, from: start, through: end), on: sql)
-            if from > start { total -= try await rest.count(LogSpan(level: nil, from: start, through: from - 1), on: sql) }
-            if through < end { total -= try await rest.count(LogSpan(level: nil, from: through + 1, through: end), on: sql) }
-            return max(0, total)
-        }
         let query: SQLQueryString
         if let level = span.level {
             query = "SELECT CAST(SUM(count) AS BIGINT) AS n FROM \(unsafeRaw: level.table) WHERE \(totalsWhere(level, span))"

@@ -225,13 +225,7 @@ public enum Schema {
             totalsTable("log_days", bucket: "day"),
             "CREATE INDEX log_days_token ON log_days (token_id, day)",
             "CREATE INDEX log_days_time ON log_days (day)",
-            """
-            INSERT INTO log_hours (user_id, hour, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota)
-            SELECT COALESCE(user_id, 0), created_at - (created_at % 3600 + 3600) % 3600, COALESCE(token_id, 0), token_name, model_name, type,
-                   COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
-            FROM logs
-            GROUP BY COALESCE(user_id, 0), created_at - (created_at % 3600 + 3600) % 3600, COALESCE(token_id, 0), token_name, model_name, type
-            """,
+            totalsFromLogs("log_hours", bucket: "hour", seconds: 3600),
             """
             INSERT INTO log_days (user_id, day, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota)
             SELECT user_id, hour - (hour % 86400 + 86400) % 86400, token_id, token_name, model_name, type,
@@ -249,19 +243,25 @@ public enum Schema {
             totalsTable("log_minutes", bucket: "minute"),
             "CREATE INDEX log_minutes_token ON log_minutes (token_id, minute)",
             "CREATE INDEX log_minutes_time ON log_minutes (minute)",
-            """
-            INSERT INTO log_minutes (user_id, minute, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota)
-            SELECT COALESCE(user_id, 0), created_at - (created_at % 60 + 60) % 60, COALESCE(token_id, 0), token_name, model_name, type,
-                   COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
-            FROM logs
-            GROUP BY COALESCE(user_id, 0), created_at - (created_at % 60 + 60) % 60, COALESCE(token_id, 0), token_name, model_name, type
-            """,
+            totalsFromLogs("log_minutes", bucket: "minute", seconds: 60),
         ]),
     ]
 }
 
 extension Schema {
     /// A table of log totals (migration 5): rows, tokens and quota per user, key, key name, model, type and `bucket`.
+    /// Fills a table of log totals from the rows already in `logs` (the migration that adds the table).
+    static func totalsFromLogs(_ name: String, bucket: String, seconds: Int) -> String {
+        let of = "created_at - (created_at % \(seconds) + \(seconds)) % \(seconds)"
+        return """
+            INSERT INTO \(name) (user_id, \(bucket), token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota)
+            SELECT COALESCE(user_id, 0), \(of), COALESCE(token_id, 0), token_name, model_name, type,
+                   COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(quota)
+            FROM logs
+            GROUP BY COALESCE(user_id, 0), \(of), COALESCE(token_id, 0), token_name, model_name, type
+            """
+    }
+
     static func totalsTable(_ name: String, bucket: String) -> String {
         """
         CREATE TABLE \(name) (

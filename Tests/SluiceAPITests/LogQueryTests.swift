@@ -232,9 +232,8 @@ import Testing
         await database.shutdown()
     }
 
-    /// A range cut inside an hour is counted from the totals by the minute, and inside a minute that it mostly covers
-    /// as the minute's total less the rest: rows on every second around the cuts, filters with and without their own
-    /// range, equal counting the rows.
+    /// A range cut inside an hour is counted from the totals by the minute and the rows of its partial minutes: rows on
+    /// every second around the cuts, filters with and without their own range, equal counting the rows.
     @Test(arguments: Backend.all)
     func aRangeCutInsideAnHourIsCountedFromItsMinutes(_ backend: Backend) async throws {
         var rng = SplitMix64(seed: 7)

@@ -32,21 +32,25 @@ struct RelayController: Sendable {
 
     /// The key from the values of `Authorization` and `x-api-key`.
     static func key(authorization: String?, xApiKey: String?) -> String? {
-        if let authorization {
-            // "Bearer " compared on bytes, case-insensitively, without Foundation.
-            let bytes = authorization.utf8
-            if bytes.count > 7, bytes.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) {
-                return trimmed(authorization.utf8.dropFirst(7))
-            }
-        }
-        return xApiKey.map { trimmed($0.utf8[...]) }
+        if let authorization, let key = bearer(authorization.utf8) { return String(Substring(key)) }
+        return xApiKey.map { String(Substring(trimmed($0.utf8[...]))) }
     }
 
-    private static func trimmed(_ bytes: Substring.UTF8View) -> String {
-        var view = bytes
+    /// The key of an `Authorization` value: what follows "Bearer " (any case), without the spaces and tabs around it;
+    /// nil for another scheme. The front reads the head's bytes with it too (`RelayFields`).
+    static func bearer<Bytes: BidirectionalCollection<UInt8>>(_ value: Bytes) -> Bytes.SubSequence? {
+        // "Bearer " compared on bytes, case-insensitively, without Foundation.
+        guard value.count > 7, value.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 | 0x20 }) else { return nil }
+        return trimmed(value.dropFirst(7))
+    }
+
+    /// `bytes` without the spaces and tabs around them.
+    static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence
+        where Bytes.SubSequence: BidirectionalCollection<UInt8> {
+        var view = bytes[...]
         while let first = view.first, first == 0x20 || first == 0x09 { view = view.dropFirst() }
         while let last = view.last, last == 0x20 || last == 0x09 { view = view.dropLast() }
-        return String(Substring(view))
+        return view
     }
 
     func relay(_ endpoint: RelayEndpoint, _ request: Request, _ context: SluiceRequestContext) async throws -> Response {

@@ -523,12 +523,10 @@ struct RelayFields {
             switch name.count {
             case 13 where !sawAuthorization && HTTPBytes.equalIgnoringCase(name, "authorization"):
                 sawAuthorization = true
-                if value.count > 7, zip(value.prefix(7), "bearer ".utf8).allSatisfy({ $0 | 0x20 == $1 }) {
-                    bearer = Self.key(value.dropFirst(7), last: lastKey)
-                }
+                bearer = RelayController.bearer(value).map { Self.key($0, last: lastKey) }
             case 9 where !sawAPIKey && HTTPBytes.equalIgnoringCase(name, "x-api-key"):
                 sawAPIKey = true
-                apiKey = Self.key(value[...], last: lastKey)
+                apiKey = Self.key(RelayController.trimmed(value), last: lastKey)
             case 15 where HTTPBytes.equalIgnoringCase(name, "x-forwarded-for"):
                 forwardedFor = forwardedFor.map { $0 + ", " + text() } ?? text()
             case 17 where version == nil && HTTPBytes.equalIgnoringCase(name, "anthropic-version"): version = text()
@@ -541,13 +539,10 @@ struct RelayFields {
         if let beta { anthropic.append(("anthropic-beta", beta)) }
     }
 
-    /// `bytes` without the spaces and tabs around them; `last` itself when they spell it.
+    /// The key in `bytes`: `last` itself when they spell it.
     private static func key(_ bytes: Slice<UnsafeRawBufferPointer>, last: String?) -> String {
-        var trimmed = bytes
-        while let first = trimmed.first, first == 0x20 || first == 0x09 { trimmed = trimmed.dropFirst() }
-        while let end = trimmed.last, end == 0x20 || end == 0x09 { trimmed = trimmed.dropLast() }
-        if let last, last.utf8.elementsEqual(trimmed) { return last }
-        return String(decoding: trimmed, as: UTF8.self)
+        if let last, last.utf8.elementsEqual(bytes) { return last }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -62,33 +62,32 @@ public struct LedgerCheck: Sendable {
                     report.problems.append(Problem(subject: "user \(id)", detail: "token_count \(counted) but owns \(owned) tokens"))
                 }
             }
-            // The totals by the minute against the rows, the hourly against those by the minute, the daily against
-            // the hourly: the keys and sums of each side that the other lacks.
-            let minuteOfRow = "created_at - (created_at % 60 + 60) % 60", hourOfMinute = "minute - (minute % 3600 + 3600) % 3600"
-            let dayOfHour = "hour - (hour % 86400 + 86400) % 86400"
-            let rowsByMinute = """
-                SELECT COALESCE(user_id, 0) AS user_id, \(minuteOfRow) AS bucket, COALESCE(token_id, 0) AS token_id, token_name, model_name, type,
+            // Each level of totals against the level below it (the finest against the rows): the keys and sums of
+            // each side that the other lacks.
+            let keys = "token_name, model_name, type"
+            let sums = """
+                CAST(SUM(count) AS BIGINT) AS count, CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens,
+                CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, CAST(SUM(quota) AS BIGINT) AS quota
+                """
+            func stored(_ level: LogTotals) -> String {
+                "SELECT user_id, \(level.column) AS bucket, token_id, \(keys), count, prompt_tokens, completion_tokens, quota FROM \(level.table)"
+            }
+            func rolledUp(_ finer: LogTotals, into level: LogTotals) -> String {
+                let bucket = level.bucketSQL(of: finer.column)
+                return "SELECT user_id, \(bucket) AS bucket, token_id, \(keys), \(sums) FROM \(finer.table) GROUP BY user_id, \(bucket), token_id, \(keys)"
+            }
+            let finest = LogTotals.levels[LogTotals.levels.count - 1]
+            let bucketOfRow = finest.bucketSQL(of: "created_at")
+            let rows = """
+                SELECT COALESCE(user_id, 0) AS user_id, \(bucketOfRow) AS bucket, COALESCE(token_id, 0) AS token_id, \(keys),
                        COUNT(*) AS count, CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens,
                        CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, CAST(SUM(quota) AS BIGINT) AS quota
-                FROM logs GROUP BY COALESCE(user_id, 0), \(minuteOfRow), COALESCE(token_id, 0), token_name, model_name, type
+                FROM logs GROUP BY COALESCE(user_id, 0), \(bucketOfRow), COALESCE(token_id, 0), \(keys)
                 """
-            let minutes = "SELECT user_id, minute AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_minutes"
-            let minutesByHour = """
-                SELECT user_id, \(hourOfMinute) AS bucket, token_id, token_name, model_name, type, CAST(SUM(count) AS BIGINT) AS count,
-                       CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens,
-                       CAST(SUM(quota) AS BIGINT) AS quota
-                FROM log_minutes GROUP BY user_id, \(hourOfMinute), token_id, token_name, model_name, type
-                """
-            let hours = "SELECT user_id, hour AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_hours"
-            let hoursByDay = """
-                SELECT user_id, \(dayOfHour) AS bucket, token_id, token_name, model_name, type, CAST(SUM(count) AS BIGINT) AS count,
-                       CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens,
-                       CAST(SUM(quota) AS BIGINT) AS quota
-                FROM log_hours GROUP BY user_id, \(dayOfHour), token_id, token_name, model_name, type
-                """
-            let days = "SELECT user_id, day AS bucket, token_id, token_name, model_name, type, count, prompt_tokens, completion_tokens, quota FROM log_days"
-            let comparisons = [("log minute", rowsByMinute, "logs", minutes, "log_minutes"), ("log hour", minutesByHour, "log_minutes", hours, "log_hours"),
-                               ("log day", hoursByDay, "log_hours", days, "log_days")]
+            var comparisons = [("log \(finest.column)", rows, "logs", stored(finest), finest.table)]
+            for (level, finer) in zip(LogTotals.levels, LogTotals.levels.dropFirst()) {
+                comparisons.append(("log \(level.column)", rolledUp(finer, into: level), finer.table, stored(level), level.table))
+            }
             for (subject, counted, countedName, stored, storedName) in comparisons {
                 for (query, side) in [("\(counted) EXCEPT \(stored)", countedName), ("\(stored) EXCEPT \(counted)", storedName)] {
                     for row in try await sql.raw("\(unsafeRaw: query)").all() {
